@@ -1,0 +1,17 @@
+"""The typer application and shared console objects (no command lives here)."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="rankstack",
+    help="The ranking stack: index, search, re-rank, learn to rank, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+console_err = Console(stderr=True)

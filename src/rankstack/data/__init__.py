@@ -1,0 +1,8 @@
+"""Core data types: columnar queries, documents, judgements and ranked runs."""
+
+from rankstack.data.corpus import Corpus
+from rankstack.data.qrels import Qrels
+from rankstack.data.queries import Queries
+from rankstack.data.run import Run
+
+__all__ = ["Corpus", "Qrels", "Queries", "Run"]

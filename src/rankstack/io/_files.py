@@ -1,0 +1,151 @@
+"""Opening files transparently (plain, gzip, zip) and writing them atomically."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import io
+import lzma
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from rankstack.exceptions import FormatError
+
+PathLike = str | os.PathLike[str]
+
+_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"PK": "zip",
+    b"BZ": "bz2",
+    b"\xfd7": "xz",
+}
+
+
+def _split_zip_member(path: Path) -> tuple[Path, str | None]:
+    """``archive.zip/inner/file.txt`` -> (archive.zip, inner/file.txt)."""
+    if path.exists():
+        return path, None
+    for parent in path.parents:
+        if parent.suffix.lower() == ".zip" and parent.is_file():
+            return parent, str(path.relative_to(parent)).replace(os.sep, "/")
+    return path, None
+
+
+def compression_of(path: Path) -> str | None:
+    """Detect compression by magic bytes (not by the file name, which may lie)."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return _MAGIC.get(head)
+
+
+def read_bytes(path: PathLike, member: str | None = None) -> bytes:
+    """The decompressed bytes of a plain, gzip, bz2, xz or zip file.
+
+    A zip must hold one file unless ``member`` names one (or the path goes through the zip:
+    ``data.zip/qrels/test.tsv``).
+    """
+    p, inner = _split_zip_member(Path(path))
+    member = member or inner
+    if not p.exists():
+        raise FormatError("file not found", p)
+    if p.is_dir():
+        raise FormatError("expected a file, found a folder", p)
+    kind = compression_of(p)
+    try:
+        if kind == "gzip":
+            with gzip.open(p, "rb") as fh:
+                return fh.read()
+        if kind == "bz2":
+            return bz2.decompress(p.read_bytes())
+        if kind == "xz":
+            return lzma.decompress(p.read_bytes())
+        if kind == "zip":
+            with zipfile.ZipFile(p) as zf:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+                if member is None:
+                    if len(names) != 1:
+                        raise FormatError(
+                            f"the zip holds {len(names)} files; name one as ARCHIVE.zip/MEMBER "
+                            f"(members: {names[:10]})",
+                            p,
+                        )
+                    member = names[0]
+                if member not in names:
+                    raise FormatError(f"the zip has no member {member!r} (members: {names[:10]})", p)
+                return zf.read(member)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+        raise FormatError(f"cannot decompress ({kind}): {exc}", p) from exc
+    return p.read_bytes()
+
+
+def decode_text(data: bytes, path: PathLike | None) -> str:
+    """UTF-8 text (a BOM is dropped); bad bytes raise :class:`FormatError` with the line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FormatError(
+            f"expected UTF-8 text, found byte 0x{data[exc.start]:02x} that is not valid UTF-8"
+            " (is this a binary file or another encoding?)",
+            path,
+            line,
+        ) from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def read_text(path: PathLike, member: str | None = None) -> str:
+    return decode_text(read_bytes(path, member), path)
+
+
+def iter_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its end-of-line) for each line of a text file."""
+    text = read_text(path)
+    for i, line in enumerate(text.splitlines(), start=1):
+        yield i, line
+
+
+def check_not_binary(data: bytes, path: PathLike | None) -> None:
+    """Refuse data with NUL bytes early: it is not a text format we read."""
+    pos = data.find(b"\x00", 0, 1 << 20)
+    if pos >= 0:
+        line = data.count(b"\n", 0, pos) + 1
+        raise FormatError("expected text, found a NUL byte (binary data?)", path, line)
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO[bytes] | IO[str]]:
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    A crash or an exception leaves any previous file untouched and no partial file behind.
+    Paths ending in ``.gz`` are gzip-compressed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        raw: IO[bytes]
+        if target.suffix == ".gz":
+            raw = gzip.open(tmp, "wb", compresslevel=6)  # type: ignore[assignment]
+        else:
+            raw = open(tmp, "wb")  # noqa: SIM115
+        with raw:
+            if "b" in mode:
+                yield raw
+            else:
+                with io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as text:
+                    yield text
+                    text.flush()
+                    text.detach()
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

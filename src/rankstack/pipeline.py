@@ -1,0 +1,296 @@
+"""Stages and the operators that compose them.
+
+A stage maps ``(queries, run)`` to a new run. Retrievers ignore the incoming run (or take
+``None``); re-rankers and feature extractors re-score or annotate its candidates. Operators
+read as what they do::
+
+    bm25 % 100 >> features >> lambdamart     # retrieve, cut to 100, add features, re-rank
+    bm25 + dense                              # sum of scores per (query, doc)
+    bm25 ** tfidf                             # union of features over the left's candidates
+    fuse(bm25, dense, method="rrf")           # rank fusion
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from rankstack.data import Queries, Run
+from rankstack.data._columns import concat_str, group_codes, offsets_from_sizes, take_str
+from rankstack.exceptions import DataError
+
+
+class Stage:
+    """Base class of every stage. Subclasses implement :meth:`transform`.
+
+    Parameters go to ``__init__`` and are stored under the same names (scikit-learn's
+    convention), so :meth:`get_params` can describe any stage.
+    """
+
+    #: True for stages that produce candidates themselves (first-stage retrievers)
+    is_retriever: bool = False
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        raise NotImplementedError
+
+    def __call__(self, queries: Queries, run: Run | None = None) -> Run:
+        return self.transform(queries, run)
+
+    def search(self, query: str, qid: str = "q") -> Run:
+        """Run the stage for one query text (convenience for notebooks)."""
+        return self.transform(Queries.from_arrays([qid], [query]))
+
+    # operators ------------------------------------------------------------------------
+    def __rshift__(self, other: Stage) -> Then:
+        return Then([self, other])
+
+    def __mod__(self, k: int) -> Then:
+        return Then([self, Cutoff(k)])
+
+    def __add__(self, other: Stage) -> ScoreSum:
+        return ScoreSum(self, other)
+
+    def __pow__(self, other: Stage) -> FeatureUnion:
+        return FeatureUnion([self, other])
+
+    def __mul__(self, weight: float) -> Scaled:
+        return Scaled(self, float(weight))
+
+    __rmul__ = __mul__
+
+    # description ----------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        return {
+            name: getattr(self, name)
+            for name in sig.parameters
+            if name != "self" and hasattr(self, name)
+        }
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _require_run(stage: Stage, run: Run | None) -> Run:
+    if run is None:
+        raise DataError(
+            f"{type(stage).__name__} re-ranks candidates, so it needs a run: put a retriever "
+            f"before it (retriever >> {type(stage).__name__}(...))"
+        )
+    return run
+
+
+class Then(Stage):
+    """``a >> b >> c``: apply stages in order, each to the previous one's output."""
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        flat: list[Stage] = []
+        for s in stages:
+            flat.extend(s.stages if isinstance(s, Then) else [s])
+        self.stages = flat
+
+    @property
+    def is_retriever(self) -> bool:  # type: ignore[override]
+        return bool(self.stages) and self.stages[0].is_retriever
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        for stage in self.stages:
+            run = stage.transform(queries, run)
+        return _require_run(self, run)
+
+    def __rshift__(self, other: Stage) -> Then:
+        return Then([*self.stages, other])
+
+    def __repr__(self) -> str:
+        return " >> ".join(repr(s) for s in self.stages)
+
+
+class Cutoff(Stage):
+    """``a % k``: keep the top ``k`` candidates of each query."""
+
+    def __init__(self, k: int) -> None:
+        if int(k) < 0:
+            raise DataError(f"cut-off k must be >= 0, found {k}")
+        self.k = int(k)
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        return _require_run(self, run).cut(self.k)
+
+
+class Scaled(Stage):
+    """``w * a``: the stage's scores multiplied by ``w`` (for linear combinations)."""
+
+    def __init__(self, stage: Stage, weight: float) -> None:
+        self.stage = stage
+        self.weight = weight
+
+    @property
+    def is_retriever(self) -> bool:  # type: ignore[override]
+        return self.stage.is_retriever
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        out = self.stage.transform(queries, run)
+        return out.with_scores(out.scores * self.weight)
+
+
+class ScoreSum(Stage):
+    """``a + b``: per (query, doc) the sum of both stages' scores.
+
+    Both stages see the same input. A document retrieved by only one stage keeps that stage's
+    score (the other contributes 0), as PyTerrier's ``+``.
+    """
+
+    def __init__(self, left: Stage, right: Stage) -> None:
+        self.left = left
+        self.right = right
+
+    @property
+    def is_retriever(self) -> bool:  # type: ignore[override]
+        return self.left.is_retriever or self.right.is_retriever
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        a = self.left.transform(queries, run)
+        b = self.right.transform(queries, run)
+        return combine_runs([a, b], [a.scores, b.scores], how="sum")
+
+
+class FeatureUnion(Stage):
+    """``a ** b``: the candidates of the first stage with the features of all stages joined.
+
+    Each stage re-scores (or annotates) the same input run; a stage without a feature matrix
+    contributes its score as one feature named after it. Candidates that a stage did not score
+    get 0 for its features.
+    """
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        flat: list[Stage] = []
+        for s in stages:
+            flat.extend(s.stages if isinstance(s, FeatureUnion) else [s])
+        self.stages = flat
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        base = _require_run(self, run)
+        outs = [s.transform(queries, base) for s in self.stages]
+        blocks: list[np.ndarray] = []
+        names: list[str] = []
+        for i, (stage, out) in enumerate(zip(self.stages, outs)):
+            rows = align_rows(base, out)
+            if out.features is not None:
+                f = np.zeros((len(base), out.features.shape[1]), dtype=np.float32)
+                ok = rows >= 0
+                f[ok] = out.features[rows[ok]]
+                blocks.append(f)
+                names.extend(out.feature_names)
+            else:
+                f = np.zeros((len(base), 1), dtype=np.float32)
+                ok = rows >= 0
+                f[ok, 0] = out.scores[rows[ok]]
+                blocks.append(f)
+                names.append(_stage_name(stage, i))
+        names = _dedupe(names)
+        return base.with_features(np.hstack(blocks), names)
+
+    def __pow__(self, other: Stage) -> FeatureUnion:
+        return FeatureUnion([*self.stages, other])
+
+
+def _stage_name(stage: Stage, i: int) -> str:
+    return str(getattr(stage, "name", None) or f"{type(stage).__name__.lower()}_{i}")
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+# ------------------------------------------------------------------------------ row joins
+def _pair_keys(runs: Sequence[Run]) -> tuple[pa.Array, list[np.ndarray], list[np.ndarray]]:
+    """Shared query ids, and per run the (query code, doc code) of each row."""
+    all_q = concat_str([r.qids for r in runs])
+    qids, qcodes = group_codes(all_q)
+    all_d = concat_str([r.docids for r in runs])
+    _, dcodes = group_codes(all_d)
+    q_rows, d_rows = [], []
+    qstart = dstart = 0
+    for r in runs:
+        q_of_run = qcodes[qstart : qstart + r.n_queries]
+        q_rows.append(q_of_run[r.query_index])
+        d_rows.append(dcodes[dstart : dstart + len(r)])
+        qstart += r.n_queries
+        dstart += len(r)
+    return qids, q_rows, d_rows
+
+
+def align_rows(base: Run, other: Run) -> np.ndarray:
+    """For each row of ``base``, the row of ``other`` with the same (query, doc), or -1."""
+    _, q_rows, d_rows = _pair_keys([base, other])
+    nd = int(max([d.max(initial=-1) for d in d_rows])) + 1
+    kb = q_rows[0] * nd + d_rows[0]
+    ko = q_rows[1] * nd + d_rows[1]
+    order = np.argsort(ko, kind="stable")
+    pos = np.searchsorted(ko[order], kb)
+    pos = np.minimum(pos, max(len(ko) - 1, 0))
+    found = (len(ko) > 0) & (ko[order][pos] == kb) if len(ko) else np.zeros(len(kb), bool)
+    return np.where(found, order[pos] if len(ko) else -1, -1)
+
+
+def combine_runs(
+    runs: Sequence[Run],
+    values: Sequence[np.ndarray],
+    *,
+    how: str = "sum",
+    weights: Sequence[float] | None = None,
+) -> Run:
+    """Outer-join runs on (query, doc) and combine per-row ``values`` across them.
+
+    ``how``: ``"sum"`` (missing = 0), ``"mnz"`` (sum times the number of runs that retrieved
+    the doc). Queries keep the order of first appearance across the runs.
+    """
+    qids, q_rows, d_rows = _pair_keys(runs)
+    nd = int(max([d.max(initial=-1) for d in d_rows])) + 1
+    keys = np.concatenate([q * nd + d for q, d in zip(q_rows, d_rows)])
+    w = weights or [1.0] * len(runs)
+    vals = np.concatenate([np.asarray(v, np.float64) * wi for v, wi in zip(values, w)])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    total = np.bincount(inverse, weights=vals, minlength=len(uniq))
+    if how == "mnz":
+        total = total * np.bincount(inverse, minlength=len(uniq))
+    elif how != "sum":
+        raise DataError(f"unknown combination {how!r}; use 'sum' or 'mnz'")
+    # doc ids: take from the first row holding each key
+    first_row = np.full(len(uniq), -1, dtype=np.int64)
+    first_row[inverse[::-1]] = np.arange(len(keys))[::-1]
+    all_docids = concat_str([r.docids for r in runs])
+    docids = take_str(all_docids, first_row)
+    qcode = uniq // nd
+    return _build_grouped(qids, qcode, docids, total, runs[0].metadata)
+
+
+def _build_grouped(
+    qids: pa.Array, qcode: np.ndarray, docids: pa.Array, scores: np.ndarray, meta: Any
+) -> Run:
+    from rankstack.data._columns import rank_desc_within_ties
+
+    order = rank_desc_within_ties(docids, qcode, scores)
+    sizes = np.bincount(qcode, minlength=len(qids))
+    return Run(
+        qids=qids,
+        offsets=offsets_from_sizes(sizes),
+        docids=take_str(docids, order),
+        scores=scores[order],
+        metadata=dict(meta),
+    )
