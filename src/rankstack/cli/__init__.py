@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from rich.markup import escape
+
 from rankstack.cli._app import app, console_err
 
 # importing the command modules registers their commands on ``app``
@@ -25,30 +27,20 @@ __all__ = ["app", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rankstack`` script."""
+    """Entry point of the ``rankstack`` script; returns the exit code."""
     try:
-        app(args=argv, prog_name="rankstack", standalone_mode=False)
+        app(args=argv, prog_name="rankstack")
     except RankstackError as exc:
         if os.environ.get("RANKSTACK_DEBUG"):
             raise
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console_err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console_err.print("[yellow]interrupted[/]")
         return 130
-    except SystemExit as exc:  # typer.Exit inside commands
-        return int(exc.code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        if isinstance(exc, click.exceptions.Exit):
-            return int(exc.exit_code)
-        raise
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
 
 

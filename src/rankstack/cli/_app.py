@@ -15,3 +15,11 @@ app = typer.Typer(
 )
 console = Console()
 console_err = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print rankstack's version."""
+    from rankstack import __version__
+
+    console.print(__version__)
