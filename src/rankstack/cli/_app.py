@@ -17,6 +17,11 @@ console = Console()
 console_err = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """The ranking stack: index, search, re-rank, learn to rank, evaluate."""
+
+
 @app.command()
 def version() -> None:
     """Print rankstack's version."""
