@@ -77,7 +77,8 @@ class Stage:
         return f"{type(self).__name__}({params})"
 
 
-def _require_run(stage: Stage, run: Run | None) -> Run:
+def require_run(stage: Stage, run: Run | None) -> Run:
+    """The incoming run of a re-ranking stage, or a :class:`DataError` saying what to do."""
     if run is None:
         raise DataError(
             f"{type(stage).__name__} re-ranks candidates, so it needs a run: put a retriever "
@@ -93,7 +94,7 @@ class Then(Stage):
         flat: list[Stage] = []
         for s in stages:
             flat.extend(s.stages if isinstance(s, Then) else [s])
-        self.stages = flat
+        self.stages: list[Stage] = flat
 
     @property
     def is_retriever(self) -> bool:  # type: ignore[override]
@@ -101,8 +102,10 @@ class Then(Stage):
 
     def transform(self, queries: Queries, run: Run | None = None) -> Run:
         for stage in self.stages:
+            if run is None and not stage.is_retriever:
+                require_run(stage, run)
             run = stage.transform(queries, run)
-        return _require_run(self, run)
+        return require_run(self, run)
 
     def __rshift__(self, other: Stage) -> Then:
         return Then([*self.stages, other])
@@ -120,7 +123,7 @@ class Cutoff(Stage):
         self.k = int(k)
 
     def transform(self, queries: Queries, run: Run | None = None) -> Run:
-        return _require_run(self, run).cut(self.k)
+        return require_run(self, run).cut(self.k)
 
 
 class Scaled(Stage):
@@ -172,10 +175,10 @@ class FeatureUnion(Stage):
         flat: list[Stage] = []
         for s in stages:
             flat.extend(s.stages if isinstance(s, FeatureUnion) else [s])
-        self.stages = flat
+        self.stages: list[Stage] = flat
 
     def transform(self, queries: Queries, run: Run | None = None) -> Run:
-        base = _require_run(self, run)
+        base = require_run(self, run)
         outs = [s.transform(queries, base) for s in self.stages]
         blocks: list[np.ndarray] = []
         names: list[str] = []
@@ -198,6 +201,23 @@ class FeatureUnion(Stage):
 
     def __pow__(self, other: Stage) -> FeatureUnion:
         return FeatureUnion([*self.stages, other])
+
+
+class Precomputed(Stage):
+    """A stage that serves a fixed run (e.g. read from a TREC file), restricted to the queries
+    asked for; queries the run lacks get an empty ranking."""
+
+    is_retriever = True
+
+    def __init__(self, run: Run, name: str | None = None) -> None:
+        self.run = run
+        self.name = name
+
+    def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        return self.run.select(queries.qids, missing="empty")
+
+    def __repr__(self) -> str:
+        return f"Precomputed({self.name or self.run!r})"
 
 
 def _stage_name(stage: Stage, i: int) -> str:
@@ -265,15 +285,13 @@ def combine_runs(
     keys = np.concatenate([q * nd + d for q, d in zip(q_rows, d_rows)])
     w = weights or [1.0] * len(runs)
     vals = np.concatenate([np.asarray(v, np.float64) * wi for v, wi in zip(values, w)])
-    uniq, inverse = np.unique(keys, return_inverse=True)
+    uniq, first_row, inverse = np.unique(keys, return_index=True, return_inverse=True)
     total = np.bincount(inverse, weights=vals, minlength=len(uniq))
     if how == "mnz":
         total = total * np.bincount(inverse, minlength=len(uniq))
     elif how != "sum":
         raise DataError(f"unknown combination {how!r}; use 'sum' or 'mnz'")
-    # doc ids: take from the first row holding each key
-    first_row = np.full(len(uniq), -1, dtype=np.int64)
-    first_row[inverse[::-1]] = np.arange(len(keys))[::-1]
+    # doc ids come from the first row holding each key
     all_docids = concat_str([r.docids for r in runs])
     docids = take_str(all_docids, first_row)
     qcode = uniq // nd

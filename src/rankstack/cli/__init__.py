@@ -12,8 +12,6 @@ import sys
 
 from rich.markup import escape
 
-from rankstack.cli._app import app, console_err
-
 # importing the command modules registers their commands on ``app``
 from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     datasets_cmd,
@@ -21,6 +19,7 @@ from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     index_cmd,
     pipeline_cmd,
 )
+from rankstack.cli._app import app, console_err
 from rankstack.exceptions import RankstackError
 
 __all__ = ["app", "main"]
@@ -33,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except RankstackError as exc:
         if os.environ.get("RANKSTACK_DEBUG"):
             raise
-        console_err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        console_err.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         return 2
     except KeyboardInterrupt:
         console_err.print("[yellow]interrupted[/]")

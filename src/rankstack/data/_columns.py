@@ -63,9 +63,7 @@ def row_group_index(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
 
 
-def rank_desc_within_ties(
-    docids: pa.Array, codes: np.ndarray, scores: np.ndarray
-) -> np.ndarray:
+def rank_desc_within_ties(docids: pa.Array, codes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Order rows by group, then score descending, then doc id descending (trec_eval's order).
 
     trec_eval sorts a query's results by score and breaks ties by ``strcmp`` on the doc ids in
@@ -75,7 +73,8 @@ def rank_desc_within_ties(
     """
     table = pa.table({"c": codes, "s": scores + 0.0, "d": docids})  # + 0.0 folds -0.0 into 0.0
     keys = [("c", "ascending"), ("s", "descending"), ("d", "descending")]
-    return pc.sort_indices(table, sort_keys=keys).to_numpy().astype(np.int64, copy=False)
+    order: np.ndarray = pc.sort_indices(table, sort_keys=keys).to_numpy()
+    return order.astype(np.int64, copy=False)
 
 
 def check_unique_pairs(codes: np.ndarray, docids: pa.Array, what: str) -> np.ndarray | None:

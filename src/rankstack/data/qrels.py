@@ -56,9 +56,10 @@ class Qrels:
         q = as_str_array(qid, "qid")
         d = as_str_array(docid, "docid")
         lab = np.asarray(label)
-        if lab.dtype.kind == "f":
-            if not np.all(np.isfinite(lab)) or not np.array_equal(lab, np.round(lab)):
-                raise DataError("Qrels: relevance labels must be integers")
+        if lab.dtype.kind == "f" and (
+            not np.all(np.isfinite(lab)) or not np.array_equal(lab, np.round(lab))
+        ):
+            raise DataError("Qrels: relevance labels must be integers")
         try:
             labels = lab.astype(np.int32)
         except (TypeError, ValueError) as exc:

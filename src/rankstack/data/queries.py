@@ -32,18 +32,14 @@ class Queries:
             raise DataError("Queries: qids, texts and extra fields must have the same length")
 
     @classmethod
-    def from_arrays(
-        cls, qid: Any, text: Any, extra: Mapping[str, Any] | None = None
-    ) -> Queries:
+    def from_arrays(cls, qid: Any, text: Any, extra: Mapping[str, Any] | None = None) -> Queries:
         q = as_str_array(qid, "qid")
         t = as_str_array(text, "text")
         if len(q) != len(t):
             raise DataError(f"Queries: {len(q)} ids but {len(t)} texts")
         if len(pc.unique(q)) != len(q):
             counts = pc.value_counts(q)
-            dup = [
-                c["values"] for c in counts.to_pylist() if c["counts"] > 1
-            ][:3]
+            dup = [c["values"] for c in counts.to_pylist() if c["counts"] > 1][:3]
             raise DataError(f"Queries: query ids must be unique; repeated: {dup}")
         ex = {k: as_str_array(v, k) for k, v in (extra or {}).items()}
         return cls(q, t, ex)
@@ -58,7 +54,8 @@ class Queries:
         missing = [c for c in ("qid", "query") if c not in df.columns]
         if missing:
             raise MissingFeaturesError(
-                f"Queries.from_pandas: the frame lacks column(s) {missing}; it has {list(df.columns)}"
+                f"Queries.from_pandas: the frame lacks column(s) {missing}; "
+                f"it has {list(df.columns)}"
             )
         return cls.from_arrays(df["qid"].astype(str).to_numpy(), df["query"].astype(str).to_numpy())
 

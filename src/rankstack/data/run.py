@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -195,7 +196,8 @@ class Run:
     @property
     def ranks(self) -> np.ndarray:
         """0-based rank of each row within its query."""
-        return np.arange(len(self), dtype=np.int64) - np.repeat(self.offsets[:-1], self.sizes)
+        out: np.ndarray = np.arange(len(self), dtype=np.int64)
+        return out - np.repeat(self.offsets[:-1], self.sizes)
 
     def qid_column(self) -> pa.Array:
         """The query id of every row."""
@@ -271,8 +273,10 @@ class Run:
             return [self]
         targets = np.linspace(0, len(self), n_parts + 1)[1:-1]
         cuts = np.searchsorted(self.offsets, targets)
-        bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, self.n_queries), [self.n_queries]]))
-        return [self.slice_queries(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        bounds = np.unique(
+            np.concatenate([[0], np.clip(cuts, 0, self.n_queries), [self.n_queries]])
+        )
+        return [self.slice_queries(int(a), int(b)) for a, b in pairwise(bounds)]
 
     def select(self, qids: Sequence[str] | pa.Array, *, missing: str = "empty") -> Run:
         """The given queries in the given order.
@@ -354,7 +358,7 @@ class Run:
             offsets=offsets_from_sizes(np.concatenate([r.sizes for r in runs])),
             docids=concat_str([r.docids for r in runs]),
             scores=np.concatenate([r.scores for r in runs]),
-            features=np.concatenate([r.features for r in runs])  # type: ignore[misc]
+            features=np.concatenate([r.features for r in runs if r.features is not None])
             if has_f
             else None,
             feature_names=names,
@@ -430,5 +434,7 @@ def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     total = int(sizes.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    group_start = np.repeat(np.asarray(starts, dtype=np.int64) - offsets_from_sizes(sizes)[:-1], sizes)
+    group_start = np.repeat(
+        np.asarray(starts, dtype=np.int64) - offsets_from_sizes(sizes)[:-1], sizes
+    )
     return group_start + np.arange(total, dtype=np.int64)

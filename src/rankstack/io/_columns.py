@@ -8,7 +8,6 @@ what was expected; valid input never takes the slow path.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa

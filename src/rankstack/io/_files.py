@@ -76,7 +76,9 @@ def read_bytes(path: PathLike, member: str | None = None) -> bytes:
                         )
                     member = names[0]
                 if member not in names:
-                    raise FormatError(f"the zip has no member {member!r} (members: {names[:10]})", p)
+                    raise FormatError(
+                        f"the zip has no member {member!r} (members: {names[:10]})", p
+                    )
                 return zf.read(member)
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
         raise FormatError(f"cannot decompress ({kind}): {exc}", p) from exc
@@ -107,8 +109,7 @@ def read_text(path: PathLike, member: str | None = None) -> str:
 def iter_lines(path: PathLike) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its end-of-line) for each line of a text file."""
     text = read_text(path)
-    for i, line in enumerate(text.splitlines(), start=1):
-        yield i, line
+    yield from enumerate(text.splitlines(), start=1)
 
 
 def check_not_binary(data: bytes, path: PathLike | None) -> None:
@@ -131,11 +132,11 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO[bytes] | IO[st
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        raw: IO[bytes]
-        if target.suffix == ".gz":
-            raw = gzip.open(tmp, "wb", compresslevel=6)  # type: ignore[assignment]
-        else:
-            raw = open(tmp, "wb")  # noqa: SIM115
+        raw: IO[bytes] = (
+            gzip.open(tmp, "wb", compresslevel=6)  # type: ignore[assignment]  # noqa: SIM115
+            if target.suffix == ".gz"
+            else open(tmp, "wb")  # noqa: SIM115
+        )
         with raw:
             if "b" in mode:
                 yield raw
