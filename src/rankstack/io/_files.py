@@ -10,6 +10,7 @@ import lzma
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -24,6 +25,33 @@ _MAGIC = {
     b"BZ": "bz2",
     b"\xfd7": "xz",
 }
+# Full signatures: two bytes alone would take a text file starting "PK..." or "BZ..." (a
+# query id) for an archive.
+_SIGNATURES = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty zip
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+# what corrupt or truncated archives raise (bz2 raises ValueError, zlib its own error, zip
+# NotImplementedError/RuntimeError for unsupported or encrypted members)
+_DECOMPRESS_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+def _kind_of(head: bytes) -> str | None:
+    return next((kind for sig, kind in _SIGNATURES if head.startswith(sig)), None)
 
 
 def _split_zip_member(path: Path) -> tuple[Path, str | None]:
@@ -39,8 +67,8 @@ def _split_zip_member(path: Path) -> tuple[Path, str | None]:
 def compression_of(path: Path) -> str | None:
     """Detect compression by magic bytes (not by the file name, which may lie)."""
     with open(path, "rb") as fh:
-        head = fh.read(2)
-    return _MAGIC.get(head)
+        head = fh.read(8)
+    return _kind_of(head)
 
 
 def read_bytes(path: PathLike, member: str | None = None) -> bytes:
@@ -80,9 +108,29 @@ def read_bytes(path: PathLike, member: str | None = None) -> bytes:
                         f"the zip has no member {member!r} (members: {names[:10]})", p
                     )
                 return zf.read(member)
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+    except FormatError:
+        raise
+    except _DECOMPRESS_ERRORS as exc:
         raise FormatError(f"cannot decompress ({kind}): {exc}", p) from exc
     return p.read_bytes()
+
+
+def decompress_bytes(data: bytes, path: PathLike | None = None) -> bytes:
+    """Decompress in-memory gzip/bz2/xz data (recognised by magic bytes); other data as is.
+
+    For files that arrive as bytes rather than paths, e.g. a ``.jsonl.gz`` inside a zip.
+    """
+    kind = _kind_of(data[:8])
+    try:
+        if kind == "gzip":
+            return gzip.decompress(data)
+        if kind == "bz2":
+            return bz2.decompress(data)
+        if kind == "xz":
+            return lzma.decompress(data)
+    except _DECOMPRESS_ERRORS as exc:
+        raise FormatError(f"cannot decompress ({kind}): {exc}", path) from exc
+    return data
 
 
 def decode_text(data: bytes, path: PathLike | None) -> str:

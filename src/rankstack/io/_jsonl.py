@@ -1,0 +1,198 @@
+"""Reading selected fields of a JSON Lines file into Arrow columns.
+
+The fast path is ``pyarrow.json.read_json`` (C++, multi-threaded) with an explicit schema that
+keeps only the wanted fields and ignores the rest (BEIR's nested ``metadata`` is never parsed
+into columns). When Arrow refuses the file, or its row count does not match the non-blank
+line count (two objects on one line), a line-by-line pass with :mod:`json` either names the
+bad line or, for valid input Arrow is stricter about (an integer id, a ``NaN``), builds the
+columns itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from rankstack.exceptions import FormatError
+from rankstack.io._files import PathLike, check_not_binary
+from rankstack.io._lines import blank_mask, show, split_lines, strip_bom
+
+
+@dataclass(frozen=True)
+class Field:
+    """One wanted field: its output name, accepted keys (first found wins) and type."""
+
+    name: str
+    keys: tuple[str, ...]
+    kind: str = "str"  # "str" | "id" (str or int) | "float" | "int"
+    required: bool = True
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return {"float": pa.float64(), "int": pa.int64()}.get(self.kind, pa.string())
+
+
+def expected(fields: Sequence[Field]) -> str:
+    """Human description of the wanted keys, for error messages."""
+    parts = []
+    for f in fields:
+        keys = " or ".join(repr(k) for k in f.keys)
+        parts.append(keys + ("" if f.required else " (optional)"))
+    return "a JSON object with " + ", ".join(parts)
+
+
+def read_jsonl(
+    data: bytes, path: PathLike | None, fields: Sequence[Field]
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Columns named by ``fields`` and the 1-based line number of each record.
+
+    Optional fields that are absent or null become empty strings (text) or NaN (numbers).
+    """
+    data = strip_bom(data)
+    check_not_binary(data, path)
+    lines = split_lines(data, path)
+    line_no = np.flatnonzero(~blank_mask(lines)) + 1 if len(lines) else np.zeros(0, np.int64)
+    if len(line_no) == 0:
+        return {f.name: pa.array([], type=f.arrow_type) for f in fields}, line_no
+    table = _arrow_read(data, fields, len(line_no), lines)
+    if table is None:
+        return _python_read(lines, line_no, path, fields), line_no
+    out: dict[str, pa.Array] = {}
+    for f in fields:
+        col = _pick_key(table, f)
+        if col.null_count:
+            if f.required:
+                row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+                num = int(line_no[row])
+                raise FormatError(
+                    f"missing required key {' or '.join(map(repr, f.keys))} (expected "
+                    f"{expected(fields)}); found: {show(lines[num - 1].as_py())}",
+                    path,
+                    num,
+                )
+            col = pc.fill_null(col, "" if f.kind in ("str", "id") else float("nan"))
+        out[f.name] = col
+    return out, line_no
+
+
+def _pick_key(table: pa.Table, f: Field) -> pa.Array:
+    """The first of a field's keys present in a row (coalesced across alternative keys)."""
+    cols = [table.column(k).combine_chunks() for k in f.keys if k in table.column_names]
+    if len(cols) == 1:
+        return cols[0]
+    return pc.coalesce(*cols)
+
+
+def _arrow_read(
+    data: bytes, fields: Sequence[Field], n_records: int, lines: pa.Array
+) -> pa.Table | None:
+    schema = pa.schema([(k, f.arrow_type) for f in fields for k in f.keys])
+    longest = int(pc.max(pc.binary_length(lines)).as_py() or 0)
+    block = max(1 << 20, 2 * longest + 64)
+    try:
+        table = pajson.read_json(
+            io.BytesIO(data),
+            read_options=pajson.ReadOptions(block_size=block),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    if table.num_rows != n_records:
+        return None
+    return table
+
+
+def _python_read(
+    lines: pa.Array, line_no: np.ndarray, path: PathLike | None, fields: Sequence[Field]
+) -> dict[str, pa.Array]:
+    """Line-by-line pass: the authority on what a valid line is (slow, rarely taken)."""
+    values: dict[str, list[Any]] = {f.name: [] for f in fields}
+    texts = lines.to_pylist()
+    for num in line_no.tolist():
+        line = texts[num - 1]
+        try:
+            obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+        except (ValueError, RecursionError) as exc:
+            raise FormatError(
+                f"expected one JSON object per line ({exc}); found: {show(line)}", path, num
+            ) from exc
+        if not isinstance(obj, dict):
+            raise FormatError(
+                f"expected {expected(fields)}, found a JSON {type(obj).__name__}: {show(line)}",
+                path,
+                num,
+            )
+        for f in fields:
+            values[f.name].append(_value(obj, f, fields, path, num, line))
+    return {f.name: pa.array(values[f.name], type=f.arrow_type) for f in fields}
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"key {dup!r} appears twice in one object")
+    return obj
+
+
+def _value(
+    obj: dict[str, Any],
+    f: Field,
+    fields: Sequence[Field],
+    path: PathLike | None,
+    num: int,
+    line: str,
+) -> Any:
+    key = next((k for k in f.keys if obj.get(k) is not None), None)
+    if key is None:
+        if f.required:
+            raise FormatError(
+                f"missing required key {' or '.join(map(repr, f.keys))} (expected "
+                f"{expected(fields)}); found: {show(line)}",
+                path,
+                num,
+            )
+        return "" if f.kind in ("str", "id") else math.nan
+    v = obj[key]
+    ok: bool
+    if f.kind == "float":
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if ok:
+            v = float(v)
+    elif f.kind == "int":
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if not ok and isinstance(v, float) and v.is_integer():
+            v, ok = int(v), True
+    elif f.kind == "id":
+        ok = isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+        v = str(v)
+    else:
+        ok = isinstance(v, str)
+    if not ok:
+        want = {"float": "a number", "int": "an integer", "id": "a string or integer"}
+        raise FormatError(
+            f"key {key!r} must be {want.get(f.kind, 'a string')}, "
+            f"found {json.dumps(obj[key])[:60]}",
+            path,
+            num,
+        )
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FormatError(
+                f"key {key!r} holds an unpaired UTF-16 surrogate escape ({exc.reason})", path, num
+            ) from exc
+    return v
