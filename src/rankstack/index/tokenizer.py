@@ -1,0 +1,308 @@
+"""Text analysis: tokenise, lowercase, drop possessives and stopwords, stem.
+
+The default :class:`Tokenizer` aims at the analysis chain of Lucene's ``EnglishAnalyzer`` as
+Anserini and Pyserini use it (``StandardTokenizer`` -> ``EnglishPossessiveFilter`` ->
+``LowerCaseFilter`` -> ``StopFilter`` with Lucene's 33 English stopwords -> ``PorterStemFilter``),
+so that an index built here sees the same terms as a Lucene index. The tokenizer is a regular
+expression approximating Unicode word breaks; :mod:`rankstack.index._unicode` lists where it
+differs from Lucene.
+
+Batches are analysed without a per-token Python loop: Arrow splits the texts at whitespace and
+dictionary-encodes the pieces; the regular expression, possessive filter, stopword test and
+stemmer then run once per *unique* piece and *unique* token, and numpy expands the results back
+to every occurrence. A tokenizer's settings are stored in the index and reused for queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rankstack.exceptions import DataError
+from rankstack.index import stopwords as _stopwords
+from rankstack.index._stem import make_stemmer
+from rankstack.index._unicode import lucene_token_regex
+
+logger = logging.getLogger(__name__)
+
+#: token id of a token that the analysis drops (stopword, too short, no letter or digit)
+DROPPED = -1
+#: token id of a query token whose term is not in a fixed vocabulary
+UNKNOWN = -2
+
+_POSSESSIVES = ("'s", "’s", "＇s")
+_LUCENE_MAX_TOKEN = 255  # StandardTokenizer.DEFAULT_MAX_TOKEN_LENGTH
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Settings of the analysis chain (a value object; cheap to create and compare).
+
+    Parameters
+    ----------
+    lowercase:
+        Lowercase tokens (Lucene's ``LowerCaseFilter``).
+    stopwords:
+        ``"lucene"`` (default, 33 words), ``"snowball"`` (174 words), ``"none"``/``None``, a
+        path to a file with one word per line, or the words themselves. Words are compared
+        after lowercasing and possessive removal, before stemming.
+    stemmer:
+        ``"porter"`` (Lucene's ``PorterStemFilter``, default), ``"english"`` (Snowball
+        Porter2) or any PyStemmer algorithm name; ``None`` for no stemming.
+    possessive:
+        Strip a trailing ``'s`` (Lucene's ``EnglishPossessiveFilter``).
+    min_length:
+        Drop tokens shorter than this (before stemming); 1 keeps everything, as Lucene.
+    max_length:
+        Split longer tokens into pieces of this length, as ``StandardTokenizer`` does at 255.
+    pattern:
+        A regular expression whose matches are the tokens; ``None`` for the Lucene-like
+        default. Tokens never span whitespace.
+    """
+
+    lowercase: bool = True
+    stopwords: str | tuple[str, ...] | None = "lucene"
+    stemmer: str | None = "porter"
+    possessive: bool = True
+    min_length: int = 1
+    max_length: int = _LUCENE_MAX_TOKEN
+    pattern: str | None = None
+    _stopword_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        spec: Any = self.stopwords
+        if isinstance(spec, (list, set, frozenset)):
+            spec = tuple(sorted(spec))
+            object.__setattr__(self, "stopwords", spec)
+        _, words = _stopwords.resolve(spec)
+        object.__setattr__(self, "_stopword_set", words)
+        if self.min_length < 1 or self.max_length < self.min_length:
+            raise DataError(
+                f"Tokenizer: need 1 <= min_length <= max_length, found "
+                f"{self.min_length} and {self.max_length}"
+            )
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise DataError(
+                    f"Tokenizer: invalid token pattern {self.pattern!r}: {exc}"
+                ) from exc
+        make_stemmer(self.stemmer)  # validates the name
+
+    # -------------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings; stopwords from a file are stored as the word list."""
+        stop: Any = self.stopwords
+        if isinstance(stop, str) and stop.lower() not in _stopwords.NAMED:
+            stop = sorted(self._stopword_set)
+        elif isinstance(stop, tuple):
+            stop = list(stop)
+        return {
+            "lowercase": self.lowercase,
+            "stopwords": stop,
+            "stemmer": self.stemmer,
+            "possessive": self.possessive,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "pattern": self.pattern,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Tokenizer:
+        stop = d.get("stopwords", "lucene")
+        return cls(
+            lowercase=bool(d.get("lowercase", True)),
+            stopwords=tuple(stop) if isinstance(stop, list) else stop,
+            stemmer=d.get("stemmer", "porter"),
+            possessive=bool(d.get("possessive", True)),
+            min_length=int(d.get("min_length", 1)),
+            max_length=int(d.get("max_length", _LUCENE_MAX_TOKEN)),
+            pattern=d.get("pattern"),
+        )
+
+    # -------------------------------------------------------------------- analysis
+    def analyzer(self, vocabulary: Mapping[str, int] | None = None) -> Analyzer:
+        """A stateful analyser; with ``vocabulary`` it maps into that fixed vocabulary."""
+        return Analyzer(self, vocabulary)
+
+    def analyze(self, text: str) -> list[str]:
+        """The terms of one text, in order (for inspection and tests)."""
+        an = self.analyzer()
+        batch = an.analyze_batch([text])
+        return [an.terms[i] for i in batch.ids.tolist()]
+
+    @property
+    def stopword_set(self) -> frozenset[str]:
+        return self._stopword_set
+
+
+@dataclass(frozen=True)
+class AnalyzedBatch:
+    """Terms of a batch of texts: ``ids[offsets[i]:offsets[i+1]]`` are text ``i``'s term ids.
+
+    ``positions`` gives each kept token's position in its text, counting dropped tokens
+    (stopwords), as Lucene's position increments do. ``n_unknown`` counts tokens whose term
+    is missing from a fixed vocabulary (query analysis); they are not in ``ids``.
+    """
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    positions: np.ndarray
+    n_unknown: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+class Analyzer:
+    """Runs a :class:`Tokenizer` over batches, caching the analysis of each unique token.
+
+    Without a vocabulary it assigns new term ids in order of first appearance (index
+    building); with one it maps to that vocabulary and reports unknown terms (queries).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, vocabulary: Mapping[str, int] | None = None) -> None:
+        self.tokenizer = tokenizer
+        self._fixed = vocabulary is not None
+        # a fixed vocabulary is only read, never copied or grown
+        self.vocab: Mapping[str, int] = {} if vocabulary is None else vocabulary
+        self.terms: list[str] = []
+        self._token_id: dict[str, int] = {}
+        self._findall = re.compile(tokenizer.pattern).findall if tokenizer.pattern else None
+        self._stem: Callable[[list[str]], list[str]] | None = make_stemmer(tokenizer.stemmer)
+
+    def _split_tokens(self, pieces: list[str]) -> tuple[np.ndarray, list[str]]:
+        """Tokens of each unique whitespace-free piece: counts and the flat token list."""
+        findall = self._findall or lucene_token_regex().findall
+        fast = self._findall is None  # an ASCII letters-and-digits piece is one token
+        max_len = self.tokenizer.max_length
+        counts: list[int] = []
+        flat: list[str] = []
+        for piece in pieces:
+            toks = [piece] if fast and piece.isalnum() and piece.isascii() else findall(piece)
+            if len(piece) > max_len:
+                toks = [t[j : j + max_len] for t in toks for j in range(0, len(t), max_len)]
+            counts.append(len(toks))
+            flat.extend(toks)
+        return np.array(counts, dtype=np.int64), flat
+
+    def _token_ids(self, tokens: list[str]) -> np.ndarray:
+        """Term id of each token (``DROPPED``/``UNKNOWN`` when it has none)."""
+        cache = self._token_id
+        new = [t for t in dict.fromkeys(tokens) if t not in cache]
+        if new:
+            self._analyze_new(new)
+        return np.fromiter((cache[t] for t in tokens), dtype=np.int64, count=len(tokens))
+
+    def _analyze_new(self, tokens: list[str]) -> None:
+        tk = self.tokenizer
+        stop = tk.stopword_set
+        normal: list[str | None] = []
+        for tok in tokens:
+            t = tok
+            if tk.possessive and t.endswith(_POSSESSIVES):
+                t = t[:-2]
+            if len(t) < tk.min_length or t in stop or not _has_content(t):
+                normal.append(None)
+            else:
+                normal.append(t)
+        kept = [t for t in normal if t is not None]
+        stems = self._stem(kept) if self._stem is not None and kept else kept
+        it = iter(stems)
+        for tok, norm in zip(tokens, normal):
+            if norm is None:
+                self._token_id[tok] = DROPPED
+                continue
+            term = next(it)
+            tid = self.vocab.get(term)
+            if tid is None:
+                if self._fixed or not isinstance(self.vocab, dict):
+                    tid = UNKNOWN
+                else:
+                    tid = len(self.terms)
+                    self.vocab[term] = tid
+                    self.terms.append(term)
+            self._token_id[tok] = tid
+
+    def analyze_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> AnalyzedBatch:
+        """Analyse many texts at once (missing texts count as empty)."""
+        arr = _as_string_array(texts)
+        n = len(arr)
+        if self.tokenizer.lowercase:
+            arr = pc.utf8_lower(arr)
+        lists = pc.utf8_split_whitespace(arr)
+        n_pieces = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(lists)
+        enc = pc.dictionary_encode(flat)
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        counts, tokens = self._split_tokens(enc.dictionary.to_pylist())
+        tok_ids = self._token_ids(tokens)
+        # expand unique pieces back to every occurrence, in text order
+        piece_start = _exclusive_cumsum(counts)
+        occ_len = counts[codes]
+        tok_ids = tok_ids[_ranges(piece_start[codes], occ_len)]
+        # tokens per text
+        tok_cum = np.concatenate([[0], np.cumsum(occ_len)])
+        piece_off = np.concatenate([[0], np.cumsum(n_pieces)])
+        text_tok = tok_cum[piece_off]
+        text_len = np.diff(text_tok)
+        positions = np.arange(len(tok_ids), dtype=np.int64) - np.repeat(text_tok[:-1], text_len)
+        keep = tok_ids >= 0
+        kept_cum = np.concatenate([[0], np.cumsum(keep)])
+        offsets = kept_cum[text_tok].astype(np.int64)
+        unknown_cum = np.concatenate([[0], np.cumsum(tok_ids == UNKNOWN)])
+        n_unknown = np.diff(unknown_cum[text_tok])
+        ids = tok_ids[keep].astype(np.int32)
+        if len(offsets) != n + 1:  # pragma: no cover - internal consistency
+            raise DataError("analysis produced inconsistent offsets")
+        return AnalyzedBatch(ids, offsets, positions[keep].astype(np.int32), n_unknown)
+
+
+_FILLER = frozenset(("Pc", "Mn", "Mc", "Me", "Cf"))
+
+
+def _has_content(token: str) -> bool:
+    """False for tokens made only of connectors, marks or format characters (``___``)."""
+    if token.isalnum():
+        return True
+    return any(unicodedata.category(ch) not in _FILLER for ch in token)
+
+
+def _as_string_array(texts: pa.Array | pa.ChunkedArray | Iterable[str]) -> pa.Array:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if not isinstance(texts, pa.Array):
+        texts = pa.array(list(texts), type=pa.string())
+    if pa.types.is_dictionary(texts.type):
+        texts = texts.cast(texts.type.value_type)
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        raise DataError(f"expected texts as strings, found {texts.type}")
+    return texts
+
+
+def _exclusive_cumsum(x: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(x), dtype=np.int64)
+    if len(x) > 1:
+        np.cumsum(x[:-1], out=out[1:])
+    return out
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + n)`` for each (s, n), without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - _exclusive_cumsum(lengths), lengths)
+    return shift + np.arange(total, dtype=np.int64)
