@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,9 @@ import pyarrow.json as pajson
 
 from rankstack.exceptions import FormatError
 from rankstack.io._files import PathLike, check_not_binary
-from rankstack.io._lines import blank_mask, show, split_lines, strip_bom
+from rankstack.io._lines import blank_mask, check_utf8, show, split_lines, strip_bom
+
+_NON_BLANK = re.compile(rb"\S")
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,19 @@ def read_jsonl(
     """
     data = strip_bom(data)
     check_not_binary(data, path)
-    lines = split_lines(data, path)
-    line_no = np.flatnonzero(~blank_mask(lines)) + 1 if len(lines) else np.zeros(0, np.int64)
-    if len(line_no) == 0:
-        return {f.name: pa.array([], type=f.arrow_type) for f in fields}, line_no
-    table = _arrow_read(data, fields, len(line_no), lines)
-    if table is None:
-        return _python_read(lines, line_no, path, fields), line_no
+    check_utf8(data, path)
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    table = _arrow_read(data, fields) if _NON_BLANK.search(data) else None
+    lines: pa.Array | None = None
+    if table is not None and table.num_rows == n_lines:
+        line_no = np.arange(1, n_lines + 1, dtype=np.int64)  # one record per line, no blanks
+    else:
+        lines = split_lines(data, path)
+        line_no = np.flatnonzero(~blank_mask(lines)) + 1 if len(lines) else np.zeros(0, np.int64)
+        if len(line_no) == 0:
+            return {f.name: pa.array([], type=f.arrow_type) for f in fields}, line_no
+        if table is None or table.num_rows != len(line_no):
+            return _python_read(lines, line_no, path, fields), line_no
     out: dict[str, pa.Array] = {}
     for f in fields:
         col = _pick_key(table, f)
@@ -73,6 +82,8 @@ def read_jsonl(
             if f.required:
                 row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
                 num = int(line_no[row])
+                if lines is None:
+                    lines = split_lines(data, path)
                 raise FormatError(
                     f"missing required key {' or '.join(map(repr, f.keys))} (expected "
                     f"{expected(fields)}); found: {show(lines[num - 1].as_py())}",
@@ -86,31 +97,35 @@ def read_jsonl(
 
 def _pick_key(table: pa.Table, f: Field) -> pa.Array:
     """The first of a field's keys present in a row (coalesced across alternative keys)."""
-    cols = [table.column(k).combine_chunks() for k in f.keys if k in table.column_names]
+    present = [k for k in f.keys if k in table.column_names]
+    used = [k for k in present if table.column(k).null_count < table.num_rows] or present[:1]
+    cols = [table.column(k).combine_chunks() for k in used]
     if len(cols) == 1:
         return cols[0]
     return pc.coalesce(*cols)
 
 
-def _arrow_read(
-    data: bytes, fields: Sequence[Field], n_records: int, lines: pa.Array
-) -> pa.Table | None:
+def _arrow_read(data: bytes, fields: Sequence[Field]) -> pa.Table | None:
+    """Arrow's parse, or None when Arrow refuses the data (the slow path then explains)."""
     schema = pa.schema([(k, f.arrow_type) for f in fields for k in f.keys])
-    longest = int(pc.max(pc.binary_length(lines)).as_py() or 0)
-    block = max(1 << 20, 2 * longest + 64)
-    try:
-        table = pajson.read_json(
-            io.BytesIO(data),
-            read_options=pajson.ReadOptions(block_size=block),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        return None
-    if table.num_rows != n_records:
-        return None
-    return table
+    block = 1 << 20
+    for _ in range(2):
+        try:
+            return pajson.read_json(
+                io.BytesIO(data),
+                read_options=pajson.ReadOptions(block_size=block),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="ignore"
+                ),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+            if "straddl" not in str(exc) or block > 1 << 20:
+                return None
+            # a line longer than the block: retry with blocks that hold the longest line
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+            longest = int(np.diff(ends, prepend=-1).max(initial=len(data)))
+            block = max(block, 2 * longest + 64)
+    return None
 
 
 def _python_read(

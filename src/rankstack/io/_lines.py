@@ -24,8 +24,8 @@ def strip_bom(data: bytes) -> bytes:
 def split_lines(data: bytes, path: PathLike | None, *, allow_nul: bool = False) -> pa.Array:
     """One string per line of ``data`` (UTF-8), without line ends (``\\n``, ``\\r\\n``).
 
-    The array is a zero-copy view of ``data`` cut at the newlines (found with numpy), then
-    checked for UTF-8 by Arrow. Invalid UTF-8 or NUL bytes raise :class:`FormatError` naming
+    The array is a view of ``data`` cut at the newlines (found with numpy); the buffer is
+    checked for UTF-8 by Arrow first. Invalid UTF-8 or NUL bytes raise :class:`FormatError` naming
     the line.
     """
     data = strip_bom(data)
@@ -45,12 +45,31 @@ def split_lines(data: bytes, path: PathLike | None, *, allow_nul: bool = False) 
         len(ends),
         [None, pa.py_buffer(offsets), pa.py_buffer(data)],
     )
+    check_utf8(data, path)
+    return pc.utf8_rtrim(arr, characters="\r\n")
+
+
+def check_utf8(data: bytes, path: PathLike | None) -> None:
+    """Raise :class:`FormatError` naming the line of the first invalid UTF-8 byte.
+
+    Arrow's SIMD validator over the whole buffer (no copy, no Python string), so parsers
+    that skip validation themselves (Arrow's JSON reader keeps bad bytes in strings) can be
+    used on checked input.
+    """
+    if not data:
+        return
+    large = len(data) >= 2**31 - 1
+    offsets = np.array([0, len(data)], dtype=np.int64 if large else np.int32)
+    arr = pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(),
+        1,
+        [None, pa.py_buffer(offsets), pa.py_buffer(data)],
+    )
     try:
         arr.validate(full=True)
     except pa.ArrowInvalid as exc:
         decode_text(data, path)  # raises FormatError naming the line
         raise FormatError(f"expected UTF-8 text ({exc})", path) from exc
-    return pc.utf8_rtrim(arr, characters="\r\n")
 
 
 def blank_mask(lines: pa.Array) -> np.ndarray:

@@ -45,7 +45,6 @@ from rankstack.io._text import float_text, int_text, join_lines, write_lines
 
 logger = logging.getLogger(__name__)
 
-_COMMENT_RE = r"^(?P<body>[^#]*)(?:#(?P<comment>.*))?$"
 _DOCID_RE = r"(?:^|\s)docid\s*=\s*(?P<docid>\S+)"
 
 
@@ -137,9 +136,7 @@ def read_letor(
     data = read_bytes(path)
     lines = split_lines(data, path)
     keep = ~blank_mask(lines) if len(lines) else np.zeros(0, dtype=bool)
-    parts = pc.extract_regex(lines, _COMMENT_RE)
-    body = pc.utf8_trim_whitespace(pc.struct_field(parts, "body"))
-    comment = pc.struct_field(parts, "comment")
+    body, comment = _split_comments(lines)
     keep &= pc.greater(pc.utf8_length(body), 0).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(keep)
     line_no = rows + 1
@@ -186,6 +183,17 @@ def read_letor(
         metadata={"source": str(path)},
     )
     return LetorData(run, labels[order])
+
+
+def _split_comments(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each line's data part (trimmed) and its comment after the first ``#`` (null if none)."""
+    parts = pc.split_pattern(lines, "#", max_splits=1)
+    bounds = np.asarray(parts.offsets) - int(parts.offsets[0].as_py())
+    flat = pc.list_flatten(parts)
+    has = np.diff(bounds) == 2
+    body = pc.utf8_trim_whitespace(flat.take(pa.array(bounds[:-1])))
+    comment = flat.take(pa.array(bounds[:-1] + 1, mask=~has))
+    return body, comment
 
 
 def _empty(n_features: int | None, names: Sequence[str] | None) -> LetorData:
@@ -264,11 +272,18 @@ def _features(
         )
     flat = pc.list_flatten(split)
     n = len(pairs)
-    idx_text = flat.take(pa.array(np.arange(n, dtype=np.int64) * 2))
-    val_text = flat.take(pa.array(np.arange(n, dtype=np.int64) * 2 + 1))
     feat_lines = line_no[rows]
-    index = parse_numbers(idx_text, feat_lines, path, "feature index", integer=True)
-    values = parse_numbers(val_text, feat_lines, path, "feature value")
+    try:  # one cast for indices and values together: [i0, v0, i1, v1, ...]
+        both = pc.cast(flat, pa.float64()).to_numpy(zero_copy_only=False)
+        index_f, values = both[0::2], both[1::2]
+        if n and not (np.isfinite(index_f).all() and (index_f == np.round(index_f)).all()):
+            raise ValueError("non-integer index")
+        index = index_f.astype(np.int64)
+    except (pa.ArrowInvalid, ValueError):
+        idx_text = flat.take(pa.array(np.arange(n, dtype=np.int64) * 2))
+        val_text = flat.take(pa.array(np.arange(n, dtype=np.int64) * 2 + 1))
+        index = parse_numbers(idx_text, feat_lines, path, "feature index", integer=True)
+        values = parse_numbers(val_text, feat_lines, path, "feature value")
     check_finite(values, feat_lines, path, "feature value")
     if n and index.min() < 1:
         bad = int(np.flatnonzero(index < 1)[0])
