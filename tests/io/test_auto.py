@@ -34,6 +34,7 @@ from rankstack.io import (
         ("q.gz", gzip.compress(b"1\td\t1\n"), "qrels", "beir-tsv"),
         ("cranqrel", b"1 2 3\n", "qrels", "cranfield"),
         ("train.txt", b"1 qid:1 1:0.5 2:1 #docid = a\n", "qrels", "letor"),
+        ("short.txt", b"1 qid:1 1:0.5 2:1\n", "qrels", "letor"),
         ("run.txt", b"1 Q0 d 1 1.0 t\n", "run", "trec"),
         ("docs", b".I 1\n.W\nx\n", "corpus", "cranfield"),
         ("docs.tsv", b"d1\tx\n", "corpus", "tsv"),

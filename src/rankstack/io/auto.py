@@ -155,10 +155,10 @@ def detect_format(path: PathLike, kind: str) -> str:
             or ("\t" in first and len(first.split("\t")) == 3)
         ):
             return "beir-tsv"
+        if len(cols) >= 2 and cols[1].startswith("qid:"):
+            return "letor"
         if len(cols) == 4:
             return "trec"
-        if len(cols) > 4 and cols[1].startswith("qid:"):
-            return "letor"
     elif kind == "run":
         if len(cols) == 6:
             return "trec"
