@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rankstack.datasets import list_datasets, load, register
 from rankstack.datasets._registry import registry, resolve_name
@@ -112,3 +115,30 @@ def test_offline_checksums_match_the_folder(datasets_dir: Path) -> None:
                 p = datasets_dir / spec.offline
                 assert p.stat().st_size == spec.size, spec.offline
                 assert hashlib.sha256(p.read_bytes()).hexdigest() == spec.sha256, spec.offline
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    spec=st.fixed_dictionaries(
+        {},
+        optional={
+            "kind": st.sampled_from(["beir", "letor", "cranfield", "x"]) | _json,
+            "files": _json,
+            "downloads": _json,
+            "splits": _json,
+            "sizes": _json,
+        },
+    )
+)
+def test_register_fuzz_raises_only_data_error(spec: dict[str, object]) -> None:
+    with contextlib.suppress(DataError):
+        register("fuzz/entry", spec)

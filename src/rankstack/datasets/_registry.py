@@ -79,62 +79,88 @@ class Entry:
     mirror: str = ""
 
 
+def _get(
+    obj: Mapping[str, Any], key: str, kind: type, where: str, *, required: bool = False
+) -> Any:
+    """``obj[key]`` checked to be of ``kind`` (or absent/None when not required)."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise DataError(f"{where}: missing {key!r}")
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise DataError(f"{where}: {key!r} must be a {kind.__name__}, found {value!r}")
+    return value
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise DataError(f"{where}: expected an object, found {type(value).__name__}")
+    return value
+
+
 def _parse(name: str, spec: Mapping[str, Any]) -> Entry:
     """Validate one registry entry (a problem is a :class:`DataError` naming the entry)."""
-    try:
-        kind = str(spec["kind"])
-        if kind not in KINDS:
-            raise DataError(f"dataset {name!r}: kind must be one of {KINDS}, found {kind!r}")
-        downloads = {
-            k: Download(
-                key=k,
-                url=str(d["url"]),
-                sha256=d.get("sha256"),
-                md5=d.get("md5"),
-                git_sha1=d.get("git_sha1"),
-                size=d.get("size"),
-                archive=d.get("archive"),
-            )
-            for k, d in dict(spec.get("downloads", {})).items()
-        }
-        files = {
-            k: FileSpec(
-                key=k,
-                format=str(f.get("format") or f.get("offline_format")),
-                offline=f.get("offline"),
-                sha256=f.get("sha256"),
-                size=f.get("size"),
-                offline_format=f.get("offline_format"),
-                download=f.get("download"),
-                member=f.get("member"),
-                group=f.get("group"),
-            )
-            for k, f in dict(spec["files"]).items()
-        }
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise DataError(f"dataset {name!r}: malformed registry entry ({exc!r})") from exc
-    for f in files.values():
-        if f.download is not None and f.download not in downloads:
-            raise DataError(
-                f"dataset {name!r}: file {f.key!r} names unknown download {f.download!r}"
-            )
-        if f.download is None and f.offline is None:
-            raise DataError(
-                f"dataset {name!r}: file {f.key!r} has neither offline path nor download"
-            )
-        if f.download is not None and not downloads[f.download].checksums:
-            raise DataError(f"dataset {name!r}: download {f.download!r} has no checksum")
-    for d in downloads.values():
-        if d.archive not in (None, "zip", "tar"):
-            raise DataError(f"dataset {name!r}: archive must be zip or tar, found {d.archive!r}")
+    where = f"dataset {name!r}"
+    spec = _mapping(spec, where)
+    kind = _get(spec, "kind", str, where, required=True)
+    if kind not in KINDS:
+        raise DataError(f"{where}: kind must be one of {KINDS}, found {kind!r}")
+    downloads: dict[str, Download] = {}
+    for key, raw in _mapping(spec.get("downloads") or {}, f"{where} downloads").items():
+        d = _mapping(raw, f"{where} download {key!r}")
+        at = f"{where} download {key!r}"
+        downloads[str(key)] = Download(
+            key=str(key),
+            url=_get(d, "url", str, at, required=True),
+            sha256=_get(d, "sha256", str, at),
+            md5=_get(d, "md5", str, at),
+            git_sha1=_get(d, "git_sha1", str, at),
+            size=_get(d, "size", int, at),
+            archive=_get(d, "archive", str, at),
+        )
+    files: dict[str, FileSpec] = {}
+    for key, raw in _mapping(spec.get("files"), f"{where} files").items():
+        f = _mapping(raw, f"{where} file {key!r}")
+        at = f"{where} file {key!r}"
+        fmt = _get(f, "format", str, at) or _get(f, "offline_format", str, at)
+        if not fmt:
+            raise DataError(f"{at}: missing 'format'")
+        files[str(key)] = FileSpec(
+            key=str(key),
+            format=fmt,
+            offline=_get(f, "offline", str, at),
+            sha256=_get(f, "sha256", str, at),
+            size=_get(f, "size", int, at),
+            offline_format=_get(f, "offline_format", str, at),
+            download=_get(f, "download", str, at),
+            member=_get(f, "member", str, at),
+            group=_get(f, "group", str, at),
+        )
+    for fs in files.values():
+        if fs.download is not None and fs.download not in downloads:
+            raise DataError(f"{where}: file {fs.key!r} names unknown download {fs.download!r}")
+        if fs.download is None and fs.offline is None:
+            raise DataError(f"{where}: file {fs.key!r} has neither offline path nor download")
+        if fs.download is not None and not downloads[fs.download].checksums:
+            raise DataError(f"{where}: download {fs.download!r} has no checksum")
+        if fs.group is not None and fs.group not in files:
+            raise DataError(f"{where}: file {fs.key!r} names unknown group file {fs.group!r}")
+    for dl in downloads.values():
+        if dl.archive not in (None, "zip", "tar"):
+            raise DataError(f"{where}: archive must be zip or tar, found {dl.archive!r}")
+    splits = spec.get("splits") or []
+    if not isinstance(splits, (list, tuple)) or not all(isinstance(x, str) for x in splits):
+        raise DataError(f"{where}: 'splits' must be a list of strings, found {splits!r}")
+    sizes = _mapping(spec.get("sizes") or {}, f"{where} sizes")
     return Entry(
         name=name,
         kind=kind,
         description=str(spec.get("description", "")),
-        splits=tuple(str(s).lower() for s in spec.get("splits", ())),
+        splits=tuple(x.lower() for x in splits),
         files=files,
         downloads=downloads,
-        sizes=dict(spec.get("sizes", {})),
+        sizes=dict(sizes),
         citation=str(spec.get("citation", "")),
         homepage=str(spec.get("homepage", "")),
         license=str(spec.get("license", "")),
