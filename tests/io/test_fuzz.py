@@ -33,11 +33,14 @@ from rankstack.io import (
     read_letor,
     read_qrels_file,
     read_qrels_jsonl,
+    read_qrels_parquet,
     read_queries_file,
     read_queries_jsonl,
+    read_queries_parquet,
     read_queries_tsv,
     read_run_file,
     read_run_jsonl,
+    read_run_parquet,
 )
 
 READERS: dict[str, tuple[Callable[[Path], Any], bytes]] = {
@@ -70,6 +73,9 @@ READERS: dict[str, tuple[Callable[[Path], Any], bytes]] = {
     "cran_queries": (read_cranfield_queries, b".I 001\r\n.W\r\nwhat\r\n.I 004\r\n.W\r\nwhy\r\n"),
     "cran_qrels": (read_cranfield_qrels, b"1 10 1\n1 11 -1\n2 5 4"),
     "corpus_parquet": (read_corpus_parquet, b"PAR1\x00\x00PAR1"),
+    "run_parquet": (read_run_parquet, b"PAR1\x15\x04PAR1"),
+    "qrels_parquet": (read_qrels_parquet, b"PAR1\x15\x04PAR1"),
+    "queries_parquet": (read_queries_parquet, b"PAR1\x15\x04PAR1"),
     "any_queries": (read_queries_file, b"1\thello\n"),
     "any_corpus": (read_corpus_file, b'{"_id": "d", "text": "x"}\n'),
     "any_qrels": (read_qrels_file, b"1 0 d 1\n"),
@@ -91,7 +97,7 @@ def _try(reader: Callable[[Path], Any], path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(READERS))
 def test_valid_seed_parses(tmp_path: Path, name: str) -> None:
     reader, seed = READERS[name]
-    if name == "corpus_parquet":
+    if name.endswith("_parquet"):
         pytest.skip("the parquet seed is deliberately not a valid file")
     p = tmp_path / "seed"
     p.write_bytes(seed)
