@@ -25,7 +25,7 @@ def mse(scores: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
     Tensor
         Scalar loss.
     """
-    # MSE: per query (1/n) * sum_i (s_i - y_i)^2, then the mean over queries with documents
+    # MSE (Cossock & Zhang 2006): per query (1/n) sum_i (s_i - y_i)^2, then the mean over queries
     s, y, m = prepare(scores, labels, mask)
     n = m.sum(dim=-1).clamp(min=1).to(s.dtype)
     per_query = ((s - y) ** 2).sum(dim=-1) / n  # padded positions are 0 - 0

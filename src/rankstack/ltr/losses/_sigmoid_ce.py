@@ -39,7 +39,8 @@ def sigmoid_ce(
     DataError
         When ``max_grade`` is not positive or a label exceeds it.
     """
-    # sigmoid CE: -(1/n) sum_i [t_i log σ(s_i) + (1 - t_i) log(1 - σ(s_i))], t_i = y_i / max_grade
+    # sigmoid CE (Pasumarthi et al. 2019), t_i = y_i / max_grade:
+    #   -(1/n) sum_i [t_i log σ(s_i) + (1 - t_i) log(1 - σ(s_i))]
     s, y, m = prepare(scores, labels, mask)
     if max_grade is None:
         top = y.max() if y.numel() else torch.zeros((), dtype=y.dtype, device=y.device)
