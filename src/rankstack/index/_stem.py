@@ -46,7 +46,7 @@ class _LucenePorter:
     """Lucene's Porter stemmer: Snowball ``porter`` plus the reference C departures."""
 
     def __init__(self) -> None:
-        self._snowball = Stemmer.Stemmer("porter")
+        self._snowball = Stemmer.Stemmer("porter", 0)  # no cache: we stem unique words
 
     def stem_words(self, words: list[str]) -> list[str]:
         stems: list[str] = self._snowball.stemWords(words)
@@ -66,7 +66,7 @@ class _LucenePorter:
 
 class _Snowball:
     def __init__(self, name: str) -> None:
-        self._stemmer = Stemmer.Stemmer(name)
+        self._stemmer = Stemmer.Stemmer(name, 0)
 
     def stem_words(self, words: list[str]) -> list[str]:
         out: list[str] = self._stemmer.stemWords(words)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,6 +163,17 @@ class AnalyzedBatch:
         return np.diff(self.offsets)
 
 
+@dataclass(frozen=True)
+class SplitTexts:
+    """Stage one of the analysis (stateless, Arrow only; safe to run in another thread):
+    the texts split at whitespace into pieces, dictionary-encoded."""
+
+    n_texts: int
+    n_pieces: np.ndarray
+    codes: np.ndarray
+    pieces: pa.Array
+
+
 class Analyzer:
     """Runs a :class:`Tokenizer` over batches, caching the analysis of each unique token.
 
@@ -180,104 +190,141 @@ class Analyzer:
         self._token_id: dict[str, int] = {}
         self._findall = re.compile(tokenizer.pattern).findall if tokenizer.pattern else None
         self._stem: Callable[[list[str]], list[str]] | None = make_stemmer(tokenizer.stemmer)
+        self._stop = pa.array(sorted(tokenizer.stopword_set), type=pa.string())
 
-    def _split_tokens(self, pieces: list[str]) -> tuple[np.ndarray, list[str]]:
-        """Tokens of each unique whitespace-free piece: counts and the flat token list."""
-        findall = self._findall or lucene_token_regex().findall
-        fast = self._findall is None  # an ASCII letters-and-digits piece is one token
-        max_len = self.tokenizer.max_length
-        counts: list[int] = []
-        flat: list[str] = []
-        for piece in pieces:
-            toks = [piece] if fast and piece.isalnum() and piece.isascii() else findall(piece)
-            if len(piece) > max_len:
-                toks = [t[j : j + max_len] for t in toks for j in range(0, len(t), max_len)]
-            counts.append(len(toks))
-            flat.extend(toks)
-        return np.array(counts, dtype=np.int64), flat
-
-    def _token_ids(self, tokens: list[str]) -> np.ndarray:
-        """Term id of each token (``DROPPED``/``UNKNOWN`` when it has none)."""
-        cache = self._token_id
-        new = [t for t in dict.fromkeys(tokens) if t not in cache]
-        if new:
-            self._analyze_new(new)
-        return np.fromiter((cache[t] for t in tokens), dtype=np.int64, count=len(tokens))
-
-    def _analyze_new(self, tokens: list[str]) -> None:
-        tk = self.tokenizer
-        stop = tk.stopword_set
-        normal: list[str | None] = []
-        for tok in tokens:
-            t = tok
-            if tk.possessive and t.endswith(_POSSESSIVES):
-                t = t[:-2]
-            if len(t) < tk.min_length or t in stop or not _has_content(t):
-                normal.append(None)
-            else:
-                normal.append(t)
-        kept = [t for t in normal if t is not None]
-        stems = self._stem(kept) if self._stem is not None and kept else kept
-        it = iter(stems)
-        for tok, norm in zip(tokens, normal):
-            if norm is None:
-                self._token_id[tok] = DROPPED
-                continue
-            term = next(it)
-            tid = self.vocab.get(term)
-            if tid is None:
-                if self._fixed or not isinstance(self.vocab, dict):
-                    tid = UNKNOWN
-                else:
-                    tid = len(self.terms)
-                    self.vocab[term] = tid
-                    self.terms.append(term)
-            self._token_id[tok] = tid
-
-    def analyze_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> AnalyzedBatch:
-        """Analyse many texts at once (missing texts count as empty)."""
+    # ------------------------------------------------------------------ stage one
+    def split(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> SplitTexts:
+        """Lowercase, split at whitespace and dictionary-encode the pieces (vectorised)."""
         arr = _as_string_array(texts)
-        n = len(arr)
         if self.tokenizer.lowercase:
             arr = pc.utf8_lower(arr)
         lists = pc.utf8_split_whitespace(arr)
         n_pieces = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
-        flat = pc.list_flatten(lists)
-        enc = pc.dictionary_encode(flat)
+        enc = pc.dictionary_encode(pc.list_flatten(lists))
         if isinstance(enc, pa.ChunkedArray):
             enc = enc.combine_chunks()
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        counts, tokens = self._split_tokens(enc.dictionary.to_pylist())
-        tok_ids = self._token_ids(tokens)
+        return SplitTexts(len(arr), n_pieces.astype(np.int64), codes, enc.dictionary)
+
+    # ------------------------------------------------------------------ stage two
+    def _split_tokens(
+        self, pieces: pa.Array
+    ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+        """Tokens of each unique piece: per piece the count and start in the flat token list,
+        the flat list, and the tokens in order of first appearance (for new term ids).
+
+        A piece of ASCII letters and digits is one token (most pieces); only the others run
+        through the regular expression.
+        """
+        max_len = self.tokenizer.max_length
+        n = len(pieces)
+        if self._findall is None and n:
+            fast = pc.and_(pc.string_is_ascii(pieces), pc.utf8_is_alnum(pieces))
+            fast = pc.and_(fast, pc.less_equal(pc.utf8_length(pieces), max_len))
+            fast_np = fast.to_numpy(zero_copy_only=False)
+        else:
+            fast_np = np.zeros(n, dtype=bool)
+        findall = self._findall or lucene_token_regex().findall
+        slow_idx = np.flatnonzero(~fast_np)
+        slow_counts: list[int] = []
+        flat: list[str] = pieces.filter(pa.array(fast_np)).to_pylist() if n else []
+        for piece in pieces.take(pa.array(slow_idx)).to_pylist():
+            toks = findall(piece)
+            if len(piece) > max_len:
+                toks = [t[j : j + max_len] for t in toks for j in range(0, len(t), max_len)]
+            slow_counts.append(len(toks))
+            flat.extend(toks)
+        counts = np.ones(n, dtype=np.int64)
+        counts[slow_idx] = slow_counts
+        starts = np.empty(n, dtype=np.int64)
+        n_fast = n - len(slow_idx)
+        starts[fast_np] = np.arange(n_fast, dtype=np.int64)
+        starts[slow_idx] = n_fast + _exclusive_cumsum(counts[slow_idx])
+        if len(slow_idx) and n_fast:
+            # new terms get ids in order of first appearance: restore the pieces' order
+            piece_of = np.concatenate(
+                [np.flatnonzero(fast_np), np.repeat(slow_idx, counts[slow_idx])]
+            )
+            order = np.argsort(piece_of, kind="stable")
+            return counts, starts, flat, [flat[i] for i in order.tolist()]
+        return counts, starts, flat, flat
+
+    def _token_ids(self, tokens: list[str], first_seen: list[str]) -> np.ndarray:
+        """Term id of each token (``DROPPED``/``UNKNOWN`` when it has none); unseen tokens are
+        analysed in the order of ``first_seen``."""
+        cache = self._token_id
+        new = [t for t in dict.fromkeys(first_seen) if t not in cache]
+        if new:
+            self._analyze_new(new)
+        get = cache.__getitem__
+        return np.fromiter(map(get, tokens), dtype=np.int64, count=len(tokens))
+
+    def _analyze_new(self, tokens: list[str]) -> None:
+        """Possessive, length, stopword and content filters (vectorised), then stemming."""
+        tk = self.tokenizer
+        arr = pa.array(tokens, type=pa.string())
+        if tk.possessive:
+            arr = pc.replace_substring_regex(arr, pattern="['’＇][sS]$", replacement="")
+        drop = pc.less(pc.utf8_length(arr), tk.min_length)
+        if len(self._stop):
+            drop = pc.or_(drop, pc.is_in(arr, value_set=self._stop))
+        content = pc.match_substring_regex(arr, pattern=r"[^\p{Pc}\p{M}\p{Cf}]")
+        drop = pc.or_(drop, pc.invert(content)).to_numpy(zero_copy_only=False)
+        kept = arr.filter(pa.array(~drop)).to_pylist()
+        stems = self._stem(kept) if self._stem is not None and kept else kept
+        vocab = self.vocab
+        grow = not self._fixed and isinstance(vocab, dict)
+        ids = np.full(len(tokens), DROPPED, dtype=np.int64)
+        kept_ids: list[int] = []
+        for term in stems:
+            tid = vocab.get(term)
+            if tid is None:
+                if grow:
+                    tid = len(self.terms)
+                    vocab[term] = tid  # type: ignore[index]
+                    self.terms.append(term)
+                else:
+                    tid = UNKNOWN
+            kept_ids.append(tid)
+        ids[~drop] = kept_ids
+        self._token_id.update(zip(tokens, ids.tolist()))
+
+    def analyze_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> AnalyzedBatch:
+        """Analyse many texts at once (missing texts count as empty)."""
+        return self.analyze_split(self.split(texts))
+
+    def analyze_split(self, split: SplitTexts, *, positions: bool = True) -> AnalyzedBatch:
+        """Stage two of :meth:`analyze_batch`, on the output of :meth:`split`
+        (``positions=False`` skips computing token positions)."""
+        n = split.n_texts
+        codes = split.codes
+        counts, piece_start, tokens, first_seen = self._split_tokens(split.pieces)
+        tok_ids = self._token_ids(tokens, first_seen)
         # expand unique pieces back to every occurrence, in text order
-        piece_start = _exclusive_cumsum(counts)
         occ_len = counts[codes]
         tok_ids = tok_ids[_ranges(piece_start[codes], occ_len)]
         # tokens per text
         tok_cum = np.concatenate([[0], np.cumsum(occ_len)])
-        piece_off = np.concatenate([[0], np.cumsum(n_pieces)])
+        piece_off = np.concatenate([[0], np.cumsum(split.n_pieces)])
         text_tok = tok_cum[piece_off]
         text_len = np.diff(text_tok)
-        positions = np.arange(len(tok_ids), dtype=np.int64) - np.repeat(text_tok[:-1], text_len)
         keep = tok_ids >= 0
         kept_cum = np.concatenate([[0], np.cumsum(keep)])
         offsets = kept_cum[text_tok].astype(np.int64)
-        unknown_cum = np.concatenate([[0], np.cumsum(tok_ids == UNKNOWN)])
-        n_unknown = np.diff(unknown_cum[text_tok])
+        if self._fixed:
+            unknown_cum = np.concatenate([[0], np.cumsum(tok_ids == UNKNOWN)])
+            n_unknown = np.diff(unknown_cum[text_tok])
+        else:
+            n_unknown = np.zeros(n, dtype=np.int64)
         ids = tok_ids[keep].astype(np.int32)
+        if positions:
+            pos = np.arange(len(tok_ids), dtype=np.int64) - np.repeat(text_tok[:-1], text_len)
+            pos32 = pos[keep].astype(np.int32)
+        else:
+            pos32 = np.zeros(0, dtype=np.int32)
         if len(offsets) != n + 1:  # pragma: no cover - internal consistency
             raise DataError("analysis produced inconsistent offsets")
-        return AnalyzedBatch(ids, offsets, positions[keep].astype(np.int32), n_unknown)
-
-
-_FILLER = frozenset(("Pc", "Mn", "Mc", "Me", "Cf"))
-
-
-def _has_content(token: str) -> bool:
-    """False for tokens made only of connectors, marks or format characters (``___``)."""
-    if token.isalnum():
-        return True
-    return any(unicodedata.category(ch) not in _FILLER for ch in token)
+        return AnalyzedBatch(ids, offsets, pos32, n_unknown)
 
 
 def _as_string_array(texts: pa.Array | pa.ChunkedArray | Iterable[str]) -> pa.Array:

@@ -4,5 +4,6 @@ Rank fusion lives in :mod:`rankstack.retrieve.fusion`.
 """
 
 from rankstack.retrieve.bm25 import BM25
+from rankstack.retrieve.rm3 import RM3
 
-__all__ = ["BM25"]
+__all__ = ["BM25", "RM3"]
