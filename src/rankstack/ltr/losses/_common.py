@@ -168,6 +168,16 @@ def order_padding_first(keys: Tensor, m: Tensor) -> Tensor:
     return torch.sort(torch.where(m, keys, inf), dim=-1, descending=True, stable=True).indices
 
 
+def uniform(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """``U[0, 1)`` draws in ``like``'s dtype and device, from ``generator``'s own device.
+
+    A CPU generator thus also drives losses on a GPU, with the same draws.
+    """
+    device = like.device if generator is None else generator.device
+    u = torch.rand(shape, generator=generator, dtype=like.dtype, device=device)
+    return u.to(like.device)
+
+
 def masked_log_softmax(x: Tensor, m: Tensor) -> Tensor:
     """Log-softmax over the real positions of the last axis; 0 at padded positions.
 

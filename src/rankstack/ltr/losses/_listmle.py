@@ -12,6 +12,7 @@ from rankstack.ltr.losses._common import (
     order_padding_first,
     plackett_luce_log_prob,
     prepare,
+    uniform,
 )
 
 
@@ -55,7 +56,7 @@ def listmle(
     s, y, m = prepare(scores, labels, mask)
     if shuffle_ties and y.numel():
         # a random order first, then a stable sort by label: ties stay in the random order
-        noise = torch.rand(y.shape, generator=generator, device=y.device)
+        noise = uniform(y.shape, generator, y)
         shuffle = torch.argsort(noise, dim=-1)
         order = torch.gather(
             shuffle, -1, order_padding_first(y.gather(-1, shuffle), m.gather(-1, shuffle))

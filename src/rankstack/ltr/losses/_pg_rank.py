@@ -14,6 +14,7 @@ from rankstack.ltr.losses._common import (
     order_padding_first,
     plackett_luce_log_prob,
     prepare,
+    uniform,
 )
 
 
@@ -60,7 +61,7 @@ def pg_rank(
     s, y, m = prepare(scores, labels, mask)
     batch, length = s.shape
     shape = (batch, n_samples, length)
-    u = torch.rand(shape, generator=generator, dtype=s.dtype, device=s.device)
+    u = uniform(shape, generator, s)
     gumbel = -torch.log(-torch.log(u.clamp(min=torch.finfo(s.dtype).tiny)))
     real = m[:, None, :].expand(shape)
     order = order_padding_first(s.detach()[:, None, :] + gumbel, real)
