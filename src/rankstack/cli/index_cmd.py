@@ -146,7 +146,7 @@ def search(
     idx = Index.load(index_path)
     qs = load_queries(queries)
     t0 = time.perf_counter()
-    stage: BM25 | RM3 = BM25(
+    bm25 = BM25(
         idx,
         k1=k1,
         b=b,
@@ -156,9 +156,10 @@ def search(
         fields=parse_field_weights(fields),
         n_jobs=threads,
     )
+    stage: BM25 | RM3 = bm25
     if rm3:
         stage = RM3(
-            stage, fb_docs=fb_docs, fb_terms=fb_terms, original_query_weight=original_query_weight
+            bm25, fb_docs=fb_docs, fb_terms=fb_terms, original_query_weight=original_query_weight
         )
     run = stage.transform(qs)
     secs = time.perf_counter() - t0
