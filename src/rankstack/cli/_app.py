@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 
@@ -13,8 +15,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-console = Console()
-console_err = Console(stderr=True)
+# Piped output has no terminal width: use a generous fixed one so tables do not wrap.
+console = Console(width=None if sys.stdout.isatty() else 140)
+console_err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
 @app.callback()

@@ -183,11 +183,13 @@ class Experiment:
         runs: dict[str, Run] = {}
         seconds: dict[str, float] = {}
         for name, stage in self.systems.items():
-            if console is not None:
-                console.print(f"[dim]running[/] {name}: {stage!r}", highlight=False)
             start = time.perf_counter()
             runs[name] = stage.transform(self.queries)
             seconds[name] = time.perf_counter() - start
+            if console is not None:
+                console.print(
+                    f"[dim]ran[/] {name} [dim]({seconds[name]:.2f} s)[/]", highlight=False
+                )
             logger.info("%s: %d queries in %.2f s", name, self.queries.__len__(), seconds[name])
         comparison = compare(
             runs,
