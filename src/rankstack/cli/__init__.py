@@ -17,6 +17,7 @@ from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     datasets_cmd,
     eval_cmd,
     index_cmd,
+    ltr_cmd,
     pipeline_cmd,
 )
 from rankstack.cli._app import app, console_err
