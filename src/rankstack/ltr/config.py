@@ -86,7 +86,7 @@ def _check_keys(
         if not ok:
             names = " or ".join(t.__name__ for t in types)
             raise FormatError(
-                f"{where}: key {key!r} must be a {names}, found {type(value).__name__}", path
+                f"{where}: key {key!r} must be of type {names}, found {type(value).__name__}", path
             )
 
 
