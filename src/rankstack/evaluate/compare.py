@@ -8,6 +8,7 @@ trec_eval's ``-c``), and a warning says how many it lacks, so per-query values p
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -114,11 +115,13 @@ class Comparison:
     def to_csv(self, path: PathLike) -> None:
         """Write the records as CSV (atomically)."""
         rows = self.to_records()
-        with atomic_write(path, "w") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))  # type: ignore[arg-type]
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: ("" if _isnan(v) else v) for k, v in row.items()})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if _isnan(v) else v) for k, v in row.items()})
+        with atomic_write(path, "wb") as fh:
+            fh.write(buf.getvalue().encode("utf-8"))  # type: ignore[arg-type]
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """A JSON document with the settings, means, p-values and markers (NaN as null)."""

@@ -17,6 +17,8 @@ Rejective Multiple Test Procedure", Scand. J. Statistics 6(2), 1979; B. Phipson 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from rankstack.exceptions import DataError
@@ -52,7 +54,9 @@ def paired_t_test(a: np.ndarray, b: np.ndarray) -> float:
         return 1.0
     if np.all(d == d[0]):
         return 0.0  # a constant non-zero difference: zero variance, t is infinite
-    return float(stats.ttest_rel(x, y).pvalue)
+    with warnings.catch_warnings():  # near-constant differences: scipy warns, p stays valid
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_rel(x, y).pvalue)
 
 
 def randomisation_pvalues(
