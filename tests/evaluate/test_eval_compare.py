@@ -96,7 +96,7 @@ def test_renderers(tmp_path: Path) -> None:
     console = Console(width=200, record=True)
     console.print(cmp.to_rich_table())
     text = console.export_text()
-    assert "base (baseline)" in text and "p(rand)" in text and "holm-corrected" in text
+    assert "base (baseline)" in text and "p(rand)" in text and "Holm-corrected" in text
 
 
 def test_options_and_errors() -> None:

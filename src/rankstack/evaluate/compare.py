@@ -151,7 +151,11 @@ class Comparison:
         tests = ", ".join(
             f"{_LETTER[t]} = {'paired t-test' if t == 't' else 'randomisation'}" for t in self.tests
         )
-        corr = "uncorrected" if self.correction == "none" else f"{self.correction}-corrected"
+        corr = (
+            "uncorrected"
+            if self.correction == "none"
+            else f"{self.correction.capitalize()}-corrected"
+        )
         table = Table(
             title=(
                 f"{len(self.systems)} systems, {len(self.qids)} queries, baseline {self.baseline}"
@@ -174,14 +178,19 @@ class Comparison:
                 mark = self.marker(s, m)
                 cells.append(_fmt(self.means[s][m]) + (f" {mark}" if mark else ""))
                 for t in self.tests:
-                    p = self.corrected[t][s][m]
-                    cells.append("" if math.isnan(p) else f"{p:.4f}")
+                    cells.append(_fmt_p(self.corrected[t][s][m]))
             table.add_row(*cells)
         return table
 
 
 def _fmt(v: float) -> str:
     return f"{v:.4f}" if not float(v).is_integer() or abs(v) < 1 else f"{int(v)}"
+
+
+def _fmt_p(p: float) -> str:
+    if math.isnan(p):
+        return ""
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def _isnan(v: Any) -> bool:
