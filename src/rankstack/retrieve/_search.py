@@ -41,12 +41,21 @@ def query_matrix(
     rows: np.ndarray, terms: np.ndarray, weights: np.ndarray, n_queries: int, n_terms: int
 ) -> Any:
     """CSR matrix (queries x terms) with summed weights for repeated (query, term) pairs."""
-    m = sp.csr_matrix(
-        (np.asarray(weights, dtype=np.float32), (np.asarray(rows), np.asarray(terms))),
+    key = np.asarray(rows, dtype=np.int64) * n_terms + np.asarray(terms, dtype=np.int64)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    data = np.bincount(inverse, weights=weights, minlength=len(uniq)).astype(np.float32)
+    counts = (
+        np.bincount(uniq // n_terms, minlength=n_queries)
+        if len(uniq)
+        else np.zeros(n_queries, dtype=np.int64)
+    )
+    indptr = np.zeros(n_queries + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    idx_dtype = np.int32 if n_terms < 2**31 and len(uniq) < 2**31 else np.int64
+    return sp.csr_matrix(
+        (data, (uniq % n_terms).astype(idx_dtype), indptr.astype(idx_dtype)),
         shape=(n_queries, n_terms),
     )
-    m.sum_duplicates()
-    return m
 
 
 def impact_matrix(indptr: np.ndarray, docs: np.ndarray, impacts: np.ndarray, n_docs: int) -> Any:
@@ -127,7 +136,8 @@ def search(q: Any, w: Any, k: int, doc_rank: np.ndarray, df: np.ndarray, n_jobs:
 
     def run(bounds: tuple[int, int]) -> Hits:
         a, b = bounds
-        return _top_rows(q[a:b] @ w, k, doc_rank)
+        part = q if (a, b) == (0, q.shape[0]) else q[a:b]
+        return _top_rows(part @ w, k, doc_rank)
 
     if n_jobs > 1 and len(ranges) > 1:
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:

@@ -88,6 +88,8 @@ class BM25(Stage):
             raise DataError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, found k1={k1}, b={b}")
         self._index: Index | None = index if isinstance(index, Index) else None
         self._w: Any = None
+        self._w_key: tuple[Any, ...] | None = None
+        self._df: np.ndarray | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -128,7 +130,8 @@ class BM25(Stage):
 
     def impact_matrix(self) -> Any:
         """Terms x docs CSR matrix of weighted per-posting scores (computed once, cached)."""
-        if self._w is None:
+        key = (self.variant, self.k1, self.b, self.delta, self.quantize, str(self.fields))
+        if self._w is None or self._w_key != key:
             idx = self.index_
             total = None
             for name, weight in self.field_weights().items():
@@ -139,11 +142,15 @@ class BM25(Stage):
                 m = _search.impact_matrix(f.inv_indptr, f.inv_docs, imp, idx.n_docs)
                 total = m if total is None else (total + m).tocsr()
             self._w = total
+            self._w_key = key
+            self._df = np.diff(self._w.indptr).astype(np.int64)
         return self._w
 
     def _df_bound(self) -> np.ndarray:
-        w = self.impact_matrix()
-        return np.diff(w.indptr).astype(np.int64)
+        """Per term, the number of postings in the impact matrix (batching cost bound)."""
+        self.impact_matrix()
+        assert self._df is not None
+        return self._df
 
     # ------------------------------------------------------------------ retrieval
     def search_terms(self, q: Any, k: int | None = None) -> _search.Hits:
