@@ -257,6 +257,15 @@ def test_bad_inputs_raise_data_error(
         call(name, scores, labels, mask)
 
 
+@pytest.mark.parametrize("name", RANKING)
+def test_labels_too_small_for_any_gain_count_as_degenerate(name: str) -> None:
+    s = torch.tensor([[0.0, 0.0], [0.5, -0.5]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0.0, 1e-300], [0.0, 1e-300]], dtype=torch.float64)  # 2**y - 1 == 0
+    loss = call(name, s, y, torch.ones((2, 2), dtype=torch.bool))
+    (grad,) = torch.autograd.grad(loss, s)
+    assert torch.isfinite(loss) and torch.all(torch.isfinite(grad))
+
+
 def test_negative_labels_at_padded_positions_are_fine() -> None:
     s = torch.tensor([[0.1, 0.2, 0.3]])
     y = torch.tensor([[1.0, 0.0, -1.0]])  # -1: a common padding marker

@@ -40,6 +40,6 @@ def approxndcg(scores: Tensor, labels: Tensor, mask: Tensor, *, alpha: float = 1
     approx_rank = 1.0 + torch.where(others, beats, torch.zeros_like(beats)).sum(dim=-1)
     dcg = (torch.where(m, gains(y), torch.zeros_like(y)) / torch.log2(1.0 + approx_rank)).sum(-1)
     idcg = ideal_dcg(y)
-    counted = informative(y, m)
+    counted = informative(y, m) & (idcg > 0)
     ndcg = dcg / torch.where(counted, idcg, torch.ones_like(idcg))
     return mean_over_queries(1.0 - ndcg, counted)

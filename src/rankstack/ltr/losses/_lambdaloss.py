@@ -46,7 +46,8 @@ def lambdaloss(
     s, y, m = prepare(scores, labels, mask)
     pairs = preference_pairs(y, m)
     idcg = ideal_dcg(y)
-    idcg = torch.where(idcg > 0, idcg, torch.ones_like(idcg))
+    counted = pairs.flatten(1).any(dim=-1) & (idcg > 0)
+    idcg = torch.where(counted, idcg, torch.ones_like(idcg))
     g = gains(y) / idcg[:, None]
     rank = ranks_by_score(s, m).to(s.dtype) + 1.0  # 1-based
     inv_d = 1.0 / torch.log2(1.0 + rank)
@@ -59,4 +60,4 @@ def lambdaloss(
     )
     pair_loss = weight * neg_log2_sig
     per_query = torch.where(pairs, pair_loss, torch.zeros_like(pair_loss)).sum(dim=(1, 2))
-    return mean_over_queries(per_query, pairs.flatten(1).any(dim=-1))
+    return mean_over_queries(per_query, counted)

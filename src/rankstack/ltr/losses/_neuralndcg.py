@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -22,8 +24,13 @@ def neural_sort(s: Tensor, m: Tensor, temperature: float) -> Tensor:
     Grover et al. 2019, "Stochastic optimization of sorting networks via continuous
     relaxations", ICLR: ``P̂[i, :] = softmax(((n + 1 - 2i) s - A_s 1) / τ)`` with
     ``A_s[j, k] = |s_j - s_k|``, 1-based ``i``, and ``n`` the number of real documents of each
-    query. Rows ``i >= n`` and padded columns are 0.
+    query. Rows ``i >= n`` and padded columns are 0, and so are entries below
+    ``sqrt(finfo.tiny)`` of their row's largest (about 1e-19 in float32): far below any effect
+    on NDCG, they would otherwise be subnormal numbers, which make CPU arithmetic (forward and
+    backward) many times slower.
     """
+    if s.shape[-1] == 0:
+        return s[:, :, None] * s[:, None, :]  # [queries, 0, 0]
     n = m.sum(dim=-1)
     rows = torch.arange(s.shape[-1], device=s.device)
     coef = (n[:, None] - 1 - 2 * rows[None, :]).to(s.dtype)  # n + 1 - 2i for 1-based i
@@ -33,7 +40,10 @@ def neural_sort(s: Tensor, m: Tensor, temperature: float) -> Tensor:
     logits = (coef[:, :, None] * s[:, None, :] - spread[:, None, :]) / temperature
     real_rows = rows[None, :] < n[:, None]
     block = real_rows[:, :, None] & m[:, None, :]
-    return torch.where(block, masked_softmax(logits, block), torch.zeros_like(logits))
+    flat = logits.detach()
+    top = torch.where(block, flat, float("-inf")).amax(dim=-1, keepdim=True)
+    keep = block & (flat - top > 0.5 * math.log(torch.finfo(s.dtype).tiny))
+    return torch.where(keep, masked_softmax(logits, keep), torch.zeros_like(logits))
 
 
 def _reciprocal(x: Tensor) -> Tensor:
@@ -133,14 +143,14 @@ def neuralndcg(
     block = (torch.arange(length, device=s.device)[None, :] < n[:, None])[:, :, None] & m[
         :, None, :
     ]
-    counted = informative(y, m)
+    ideal = torch.sort(y, dim=-1, descending=True).values
+    idcg = (gains(ideal) * disc).sum(dim=-1)
+    counted = informative(y, m) & (idcg > 0)
     p = sinkhorn(neural_sort(s, m, temperature), block, counted, max_iter, tol)
     g = torch.where(m, gains(y), torch.zeros_like(y))
     if transposed:
         dcg = (g * (p * disc[None, :, None]).sum(dim=1)).sum(dim=-1)  # eq. 8: g · P̂ᵀ d
     else:
         dcg = ((p @ g[:, :, None]).squeeze(-1) * disc).sum(dim=-1)  # eq. 7: (P̂ g) · d
-    ideal = torch.sort(y, dim=-1, descending=True).values
-    idcg = (gains(ideal) * disc).sum(dim=-1)
     ndcg = dcg / torch.where(counted, idcg, torch.ones_like(idcg))
     return mean_over_queries(1.0 - ndcg, counted)

@@ -76,4 +76,4 @@ def pg_rank(
         reward = terms.sum(dim=-1) / torch.where(idcg > 0, idcg, torch.ones_like(idcg))[:, None]
         advantage = reward - reward.mean(dim=1, keepdim=True)
     per_query = -(advantage * log_p).mean(dim=1)
-    return mean_over_queries(per_query, informative(y, m))
+    return mean_over_queries(per_query, informative(y, m) & (idcg > 0))
