@@ -105,6 +105,8 @@ def test_neuralndcg_tends_to_one_minus_ndcg_at_low_temperature(ref, transposed: 
     assert got == pytest.approx(exact, abs=1e-6)
 
 
-def test_neuralndcg_refuses_bad_k(ref) -> None:
+def test_neuralndcg_refuses_bad_k_and_temperature(ref) -> None:
     with pytest.raises(DataError, match="k must be"):
         neuralndcg(*ref.batch(QUERIES), k=0)
+    with pytest.raises(DataError, match="temperature"):
+        neuralndcg(*ref.batch(QUERIES), temperature=0.0)

@@ -134,6 +134,8 @@ def neuralndcg(
     #   P̂ = Sinkhorn(NeuralSort(s, τ)), g = 2^y - 1, d_i = 1 / log2(1 + i)
     if k is not None and k < 1:
         raise DataError(f"k must be a positive integer or None; got {k}")
+    if not temperature > 0:
+        raise DataError(f"temperature must be > 0; got {temperature}")
     s, y, m = prepare(scores, labels, mask)
     length = s.shape[-1]
     cut = length if k is None else min(k, length)
