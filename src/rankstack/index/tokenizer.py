@@ -187,7 +187,9 @@ class Analyzer:
         # a fixed vocabulary is only read, never copied or grown
         self.vocab: Mapping[str, int] = {} if vocabulary is None else vocabulary
         self.terms: list[str] = []
-        self._token_id: dict[str, int] = {}
+        # every raw token seen so far, and its term id (or DROPPED / UNKNOWN)
+        self._known = pa.array([], type=pa.large_string())
+        self._known_ids = np.zeros(0, dtype=np.int64)
         self._findall = re.compile(tokenizer.pattern).findall if tokenizer.pattern else None
         self._stem: Callable[[list[str]], list[str]] | None = make_stemmer(tokenizer.stemmer)
         self._stop = pa.array(sorted(tokenizer.stopword_set), type=pa.string())
@@ -207,11 +209,8 @@ class Analyzer:
         return SplitTexts(len(arr), n_pieces.astype(np.int64), codes, enc.dictionary)
 
     # ------------------------------------------------------------------ stage two
-    def _split_tokens(
-        self, pieces: pa.Array
-    ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-        """Tokens of each unique piece: per piece the count and start in the flat token list,
-        the flat list, and the tokens in order of first appearance (for new term ids).
+    def _split_tokens(self, pieces: pa.Array) -> tuple[np.ndarray, pa.Array]:
+        """Tokens of each unique piece: the count per piece, and all tokens in piece order.
 
         A piece of ASCII letters and digits is one token (most pieces); only the others run
         through the regular expression.
@@ -233,40 +232,54 @@ class Analyzer:
         findall = self._findall or lucene_token_regex().findall
         slow_idx = np.flatnonzero(~fast_np)
         slow_counts: list[int] = []
-        flat: list[str] = pieces.filter(pa.array(fast_np)).to_pylist() if n else []
-        for piece in pieces.take(pa.array(slow_idx)).to_pylist():
+        slow: list[str] = []
+        for piece in pieces.take(pa.array(slow_idx, type=pa.int64())).to_pylist():
             toks = findall(piece)
             if len(piece) > max_len:
                 toks = [t[j : j + max_len] for t in toks for j in range(0, len(t), max_len)]
             slow_counts.append(len(toks))
-            flat.extend(toks)
+            slow.extend(toks)
         counts = np.ones(n, dtype=np.int64)
         counts[slow_idx] = slow_counts
-        starts = np.empty(n, dtype=np.int64)
-        n_fast = n - len(slow_idx)
-        starts[fast_np] = np.arange(n_fast, dtype=np.int64)
-        starts[slow_idx] = n_fast + _exclusive_cumsum(counts[slow_idx])
-        if len(slow_idx) and n_fast:
-            # new terms get ids in order of first appearance: restore the pieces' order
-            piece_of = np.concatenate(
-                [np.flatnonzero(fast_np), np.repeat(slow_idx, counts[slow_idx])]
-            )
-            order = np.argsort(piece_of, kind="stable")
-            return counts, starts, flat, [flat[i] for i in order.tolist()]
-        return counts, starts, flat, flat
+        fast_tokens = pieces.filter(pa.array(fast_np)).cast(pa.large_string())
+        if not len(slow_idx):
+            return counts, fast_tokens
+        tokens = pa.concat_arrays([fast_tokens, pa.array(slow, type=pa.large_string())])
+        if len(slow_idx) == n:
+            return counts, tokens
+        # back to piece order, so that new terms get ids in order of first appearance
+        piece_of = np.concatenate([np.flatnonzero(fast_np), np.repeat(slow_idx, slow_counts)])
+        order = np.argsort(piece_of, kind="stable")
+        return counts, tokens.take(pa.array(order, type=pa.int64()))
 
-    def _token_ids(self, tokens: list[str], first_seen: list[str]) -> np.ndarray:
-        """Term id of each token (``DROPPED``/``UNKNOWN`` when it has none); unseen tokens are
-        analysed in the order of ``first_seen``."""
-        cache = self._token_id
-        new = [t for t in dict.fromkeys(first_seen) if t not in cache]
-        if new:
-            self._analyze_new(new)
-        get = cache.__getitem__
-        return np.fromiter(map(get, tokens), dtype=np.int64, count=len(tokens))
+    def _token_ids(self, tokens: pa.Array) -> np.ndarray:
+        """Term id of each token (``DROPPED``/``UNKNOWN`` when it has none).
 
-    def _analyze_new(self, tokens: list[str]) -> None:
-        """Possessive, length, stopword and content filters (vectorised), then stemming."""
+        Tokens seen before are looked up in Arrow hash tables, never one by one in Python;
+        unseen ones are analysed once, in order of first appearance.
+        """
+        n_known = len(self._known)
+        if n_known:
+            pos = pc.index_in(tokens, value_set=self._known)
+            new_mask = pc.is_null(pos)
+            out = pc.fill_null(pos, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        else:
+            new_mask = pa.array(np.ones(len(tokens), dtype=bool))
+            out = np.zeros(len(tokens), dtype=np.int64)
+        new_np = new_mask.to_numpy(zero_copy_only=False)
+        if new_np.any():
+            unseen = tokens.filter(new_mask)
+            new = pc.unique(unseen)
+            ids_new = self._analyze_new(new.to_pylist())
+            pos_new = pc.index_in(unseen, value_set=new).to_numpy(zero_copy_only=False)
+            out[new_np] = n_known + pos_new.astype(np.int64)
+            self._known = pa.concat_arrays([self._known, new.cast(pa.large_string())])
+            self._known_ids = np.concatenate([self._known_ids, ids_new])
+        return self._known_ids[out]
+
+    def _analyze_new(self, tokens: list[str]) -> np.ndarray:
+        """Possessive, length, stopword and content filters (vectorised), then stemming;
+        returns the term id of each token."""
         tk = self.tokenizer
         arr = pa.array(tokens, type=pa.string())
         if tk.possessive:
@@ -293,7 +306,7 @@ class Analyzer:
                     tid = UNKNOWN
             kept_ids.append(tid)
         ids[~drop] = kept_ids
-        self._token_id.update(zip(tokens, ids.tolist()))
+        return ids
 
     def analyze_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> AnalyzedBatch:
         """Analyse many texts at once (missing texts count as empty)."""
@@ -304,8 +317,9 @@ class Analyzer:
         (``positions=False`` skips computing token positions)."""
         n = split.n_texts
         codes = split.codes
-        counts, piece_start, tokens, first_seen = self._split_tokens(split.pieces)
-        tok_ids = self._token_ids(tokens, first_seen)
+        counts, tokens = self._split_tokens(split.pieces)
+        piece_start = _exclusive_cumsum(counts)
+        tok_ids = self._token_ids(tokens)
         # expand unique pieces back to every occurrence, in text order
         occ_len = counts[codes]
         tok_ids = tok_ids[_ranges(piece_start[codes], occ_len)]
