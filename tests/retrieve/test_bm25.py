@@ -344,3 +344,17 @@ def _direct_scores(bm25: BM25, ids: np.ndarray, idx: Index) -> np.ndarray:
     out = np.zeros(idx.n_docs)
     out[hits.docs] = hits.scores
     return out
+
+
+def test_small_batches_give_the_same_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rankstack.retrieve import _search
+
+    rng = np.random.default_rng(5)
+    vocab = [f"w{i}" for i in range(30)]
+    idx = _index([list(rng.choice(vocab, size=15)) for _ in range(200)])
+    queries = Queries.from_arrays(
+        [f"q{i}" for i in range(40)], [" ".join(rng.choice(vocab, size=3)) for _ in range(40)]
+    )
+    whole = BM25(idx, k=50).transform(queries)
+    monkeypatch.setattr(_search, "MAX_BATCH_POSTINGS", 150)  # a few queries per product
+    assert BM25(idx, k=50).transform(queries).equals(whole)
