@@ -3,6 +3,8 @@
 The losses for neural rankers live in :mod:`rankstack.ltr.losses`.
 """
 
+from typing import TYPE_CHECKING
+
 from rankstack.ltr.base import (
     ModelFormatError,
     Ranker,
@@ -17,6 +19,19 @@ from rankstack.ltr.gbdt import LambdaMART
 from rankstack.ltr.letor_eval import letor_evaluate, letor_evaluate_per_query
 from rankstack.ltr.preprocessing import AbsentFeatureWarning, FeatureNormalizer
 
+if TYPE_CHECKING:
+    from rankstack.ltr.neural import NeuralRanker
+
+
+def __getattr__(name: str) -> object:
+    """``NeuralRanker`` is imported on first use: it needs torch (``rankstack[neural]``)."""
+    if name == "NeuralRanker":
+        from rankstack.ltr.neural import NeuralRanker
+
+        return NeuralRanker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AbsentFeatureWarning",
     "CVResult",
@@ -24,6 +39,7 @@ __all__ = [
     "FeatureRanking",
     "LambdaMART",
     "ModelFormatError",
+    "NeuralRanker",
     "Ranker",
     "TrainConfig",
     "align_features",
