@@ -52,7 +52,9 @@ from rankstack.exceptions import MeasureError
         ("num_rel_ret", "NumRelRet"),
         ("num_q", "NumQ"),
         ("iprec_at_recall_0.10", "IPrec@0.1"),
-        ("iprec_at_recall_0.00", "IPrec@0"),
+        ("iprec_at_recall_0.00", "IPrec@0.0"),
+        ("IPrec@1", "IPrec@1.0"),
+        ("NumRet(rel=2)", "NumRelRet(rel=2)"),
         # other common spellings
         ("ndcg@10", "nDCG@10"),
         ("NDCG@10", "nDCG@10"),
@@ -73,7 +75,8 @@ def test_names_parse_to_canonical(name: str, canonical: str) -> None:
 def test_ir_measures_prints_the_same_canonical_names() -> None:
     import ir_measures
 
-    for name in ["nDCG@10", "AP(rel=2)", "P(rel=2,judged_only=True)@5", "IPrec@0.1", "RR@10"]:
+    names = ["nDCG@10", "AP(rel=2)", "P(rel=2,judged_only=True)@5", "IPrec@0.1", "IPrec@1.0"]
+    for name in [*names, "RR@10", "Judged", "Rprec(rel=3)", "Success@5"]:
         assert str(parse_measure(name)) == str(ir_measures.parse_measure(name))
     assert str(parse_measure("nDCG(dcg='exp-log2')@10")) == str(
         ir_measures.parse_measure("nDCG(dcg='exp-log2')@10")

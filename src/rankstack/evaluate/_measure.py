@@ -42,7 +42,7 @@ class Measure:
         if self.cutoff is not None:
             out += f"@{self.cutoff}"
         elif self.recall is not None:
-            out += f"@{self.recall:g}"
+            out += f"@{self.recall!r}"
         return out
 
     def resolve_rel(self, default: int) -> int:

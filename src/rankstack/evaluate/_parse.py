@@ -115,7 +115,10 @@ def parse_measure(name: str | Measure) -> Measure:
     if not m:
         raise MeasureError(f"cannot parse measure {name!r}; valid measures: {valid_names()}")
     family = _family(m["name"], name)
-    return _build(name, family, m["at"], _params(m["params"], name))
+    params = _params(m["params"], name)
+    if family.name == "NumRet" and "rel" in params:  # ir_measures: NumRet(rel=N) is NumRelRet
+        family = FAMILIES["NumRelRet"]
+    return _build(name, family, m["at"], params)
 
 
 def _family(word: str, original: str) -> Family:
