@@ -56,10 +56,13 @@ def collections(draw: st.DrawFn, *, distinct: bool = False) -> tuple[dict, dict]
     return qrels, run
 
 
-def _check(qrels: dict, run: dict, rel: int, judged_only: bool) -> None:
-    expected = oracle(qrels, run, TREC_NAMES, rel=rel, judged_only=judged_only)
+def _check(qrels: dict, run: dict, rel: int, judged_only: bool, complete: bool = False) -> None:
+    """Compare every measure; with ``complete``, trec_eval sees the missing judged queries as
+    empty rankings (what -c means)."""
+    seen = {**run, **{q: {} for q in qrels if q not in run}} if complete else run
+    expected = oracle(qrels, seen, TREC_NAMES, rel=rel, judged_only=judged_only)
     measures = [ours(n, judged_only) for n in TREC_NAMES]
-    got = evaluate_per_query(make_run(run), make_qrels(qrels), measures, rel=rel)
+    got = evaluate_per_query(make_run(run), make_qrels(qrels), measures, rel=rel, complete=complete)
     assert got.qids == sorted(expected)  # trec_eval's query order: sorted ids
     for name, m in zip(TREC_NAMES, measures):
         values = got.values[str(m)]
@@ -76,6 +79,13 @@ def test_every_measure_equals_trec_eval(
 ) -> None:
     qrels, run = data
     _check(qrels, run, rel, judged_only)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=collections(), rel=st.sampled_from([1, 2]))
+def test_complete_equals_trec_eval_on_empty_rankings(data: tuple[dict, dict], rel: int) -> None:
+    qrels, run = data
+    _check(qrels, run, rel, judged_only=False, complete=True)
 
 
 def test_hand_made_edge_cases() -> None:

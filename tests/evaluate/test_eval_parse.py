@@ -96,6 +96,8 @@ def test_parse_measures_drops_repeats() -> None:
     got = parse_measures(["ndcg_cut_10", "nDCG@10", "map"])
     assert [str(m) for m in got] == ["nDCG@10", "AP"]
     assert [str(m) for m in parse_measures("P@5")] == ["P@5"]
+    got = parse_measures(["P.5,10", "ndcg_cut_5, 10", "iprec_at_recall.0.1,0.5"])
+    assert [str(m) for m in got] == ["P@5", "P@10", "nDCG@5", "nDCG@10", "IPrec@0.1", "IPrec@0.5"]
 
 
 @pytest.mark.parametrize(

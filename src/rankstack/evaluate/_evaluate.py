@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MeasureLike = str | Measure
+_TREC_LIST = re.compile(
+    r"^(?P<base>ndcg_cut|map_cut|P|recall|success|iprec_at_recall)[._]"
+    r"(?P<params>[0-9.]+(?:,[0-9.]+)+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -79,15 +84,28 @@ class PerQuery:
 
 
 def parse_measures(measures: MeasureLike | Iterable[MeasureLike]) -> list[Measure]:
-    """Parse one name or several, dropping repeats (same canonical name)."""
+    """Parse one name or several, dropping repeats (same canonical name).
+
+    trec_eval's lists of cut-offs expand to one measure each: ``P.5,10`` (or ``P_5,10``) is
+    ``P@5`` and ``P@10``.
+    """
     items = [measures] if isinstance(measures, (str, Measure)) else list(measures)
     if not items:
         raise MeasureError("no measure given")
     out: dict[str, Measure] = {}
     for item in items:
-        m = parse_measure(item)
-        out.setdefault(str(m), m)
+        for one in _expand_trec_list(item):
+            m = parse_measure(one)
+            out.setdefault(str(m), m)
     return list(out.values())
+
+
+def _expand_trec_list(item: MeasureLike) -> list[MeasureLike]:
+    if isinstance(item, str):
+        m = _TREC_LIST.match("".join(item.split()))
+        if m:
+            return [f"{m['base']}.{p}" for p in m["params"].split(",")]
+    return [item]
 
 
 def evaluate_per_query(
