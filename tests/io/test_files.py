@@ -56,3 +56,18 @@ def test_zip_members(tmp_path: Path) -> None:
         read_bytes(z)
     with pytest.raises(FormatError, match="no member"):
         read_bytes(z, member="three.txt")
+
+
+def test_atomic_write_text_mode_writes_and_replaces(tmp_path: Path) -> None:
+    from rankstack.io._files import atomic_write
+
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_write(target, "w") as fh:
+        fh.write("new ünïcode\n")  # type: ignore[arg-type]
+    assert target.read_text(encoding="utf-8") == "new ünïcode\n"
+    with pytest.raises(RuntimeError), atomic_write(target, "w") as fh:
+        fh.write("half")  # type: ignore[arg-type]
+        raise RuntimeError("crash mid-write")
+    assert target.read_text(encoding="utf-8") == "new ünïcode\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

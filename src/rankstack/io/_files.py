@@ -189,10 +189,10 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO[bytes] | IO[st
             if "b" in mode:
                 yield raw
             else:
-                with io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as text:
-                    yield text
-                    text.flush()
-                    text.detach()
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+                yield text
+                text.flush()
+                text.detach()  # leave closing the raw file to its ``with``
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
