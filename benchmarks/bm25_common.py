@@ -106,6 +106,21 @@ def pyserini(args: list[str], timeout: float | None = None) -> dict[str, Any]:
     return run_json([py, str(PEER), *args], timeout=timeout)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` from /proc (``ru_maxrss`` survives
+    ``exec`` on Linux, so a worker would inherit its parent's peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 # ------------------------------------------------------------------------------ evaluation
 def evaluate(run: Any, qrels: Any) -> dict[str, float]:
     """nDCG@10, R@100 and MAP@1000 with pytrec_eval (trec_eval's definitions), averaged over

@@ -28,6 +28,13 @@ import time
 
 
 def _maxrss_mb(who: int) -> float:
+    """Peak RSS: of this process from /proc (``VmHWM``; ``ru_maxrss`` would include the
+    parent's peak, which survives exec), of waited-for children from ``ru_maxrss``."""
+    if who == resource.RUSAGE_SELF:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ K = 1000
 
 
 def _rss() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return common.peak_rss_mb()
 
 
 def _size(path: Path) -> int:

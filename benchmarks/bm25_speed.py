@@ -6,7 +6,7 @@ rankstack next to bm25s, rank_bm25 and Pyserini on the same corpus in the same r
 
 Corpora: BEIR SciFact (5,183 docs, all 1,109 queries) and, without ``--quick``, a synthetic
 Zipfian corpus of 100,000 documents with 1,000 queries (``_synthetic.py``). Each engine runs in
-its own subprocess, which reports its own peak RSS (``ru_maxrss``). Timings exclude reading the
+its own subprocess, which reports its own peak RSS (``VmHWM``). Timings exclude reading the
 corpus file; indexing includes tokenisation (and, for rankstack, precomputing the BM25
 impacts, as bm25s does at index time); querying includes query tokenisation and top-1000
 selection. Pyserini indexes without positions, doc vectors or raw text (its fastest
@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ K = 1000
 
 
 def _rss() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return common.peak_rss_mb()
 
 
 def _load(corpus_path: str, queries_path: str) -> tuple[Any, list[str], list[str]]:
