@@ -242,3 +242,12 @@ def test_failed_build_leaves_nothing(
     with pytest.raises(OSError, match="disk full"):
         build_index(corpus, tmp_path / "idx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_foreign_folder_with_a_manifest_is_not_replaced(corpus: Corpus, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text('{"format": "something-else"}')
+    with pytest.raises(IndexFormatError, match="not a rankstack index"):
+        build_index(corpus, other)
+    assert (other / "manifest.json").read_text() == '{"format": "something-else"}'

@@ -32,11 +32,6 @@ MANIFEST = "manifest.json"
 _REBUILD = "rebuild it with `rankstack index` (or rankstack.index.build_index)"
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every platform can open a directory
         fd = os.open(path, os.O_RDONLY)
@@ -208,8 +203,11 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
         raise IndexFormatError(f"cannot write an index to {target}: a file is in the way")
     if not any(target.iterdir()):
         return
-    is_index = (target / MANIFEST).is_file()
-    if not is_index:
+    try:
+        found = json.loads((target / MANIFEST).read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found != FORMAT_NAME:
         raise IndexFormatError(
             f"cannot write an index to {target}: the folder exists and is not a rankstack "
             "index; choose another path or remove it"
