@@ -96,7 +96,9 @@ def test_renderers(tmp_path: Path) -> None:
     console = Console(width=200, record=True)
     console.print(cmp.to_rich_table())
     text = console.export_text()
-    assert "base (baseline)" in text and "p(rand)" in text and "Holm-corrected" in text
+    assert "base (baseline)" in text and "holm-corrected" in text.lower()
+    p_good = cmp.corrected["randomisation"]["good"]["RR"]
+    assert f"r {p_good:.4f}" in text  # each cell shows the corrected p-values under the mean
 
 
 def test_options_and_errors() -> None:

@@ -144,8 +144,8 @@ class Comparison:
         return json.dumps(_nan_to_none(doc), indent=indent)
 
     def to_rich_table(self) -> Table:
-        """A rich table: one row per system; each measure's mean with its marker, then the
-        (corrected) p-value of each test."""
+        """A rich table: one row per system, one column per measure. Each cell holds the mean
+        with its marker and, beneath it, the (corrected) p-value of each test."""
         from rich.table import Table
 
         tests = ", ".join(
@@ -161,8 +161,8 @@ class Comparison:
                 f"{len(self.systems)} systems, {len(self.qids)} queries, baseline {self.baseline}"
             ),
             caption=(
-                f"p-values {corr} across systems; +/- better/worse than the baseline at "
-                f"alpha={self.alpha:g} ({tests}"
+                f"mean, then p-values {corr} across systems; +/- better/worse than the baseline "
+                f"at alpha={self.alpha:g} ({tests}"
                 + (f", {self.n_permutations} permutations" if "randomisation" in self.tests else "")
                 + ")"
             ),
@@ -170,15 +170,17 @@ class Comparison:
         table.add_column("system")
         for m in self.measures:
             table.add_column(m, justify="right")
-            for t in self.tests:
-                table.add_column(_LABEL[t], justify="right", style="dim")
         for s in self.systems:
             cells = [s + (" (baseline)" if s == self.baseline else "")]
             for m in self.measures:
                 mark = self.marker(s, m)
-                cells.append(_fmt(self.means[s][m]) + (f" {mark}" if mark else ""))
-                for t in self.tests:
-                    cells.append(_fmt_p(self.corrected[t][s][m]))
+                text = _fmt(self.means[s][m]) + (f" {mark}" if mark else "")
+                ps = [
+                    f"{_LETTER[t]} {_fmt_p(self.corrected[t][s][m])}"
+                    for t in self.tests
+                    if not math.isnan(self.corrected[t][s][m])
+                ]
+                cells.append(text + ("\n[dim]" + " ".join(ps) + "[/]" if ps else ""))
             table.add_row(*cells)
         return table
 
