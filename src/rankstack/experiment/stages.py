@@ -173,10 +173,16 @@ class ExperimentContext:
             original_query_weight: float = 0.5,
         ) -> Stage:
             """RM3 expansion around a BM25 stage (default: ``bm25()``)."""
-            from rankstack.retrieve import RM3  # type: ignore[attr-defined]
+            from rankstack.retrieve import BM25, RM3
 
+            base = first if first is not None else bm25()
+            if not isinstance(base, BM25):
+                raise ExperimentError(
+                    f"rm3 expands the queries of a bm25 stage, found {type(base).__name__}: "
+                    "write rm3(bm25(...))"
+                )
             return RM3(
-                first if first is not None else bm25(),
+                base,
                 fb_docs=fb_docs,
                 fb_terms=fb_terms,
                 original_query_weight=original_query_weight,
