@@ -67,6 +67,14 @@ def assert_same_weights(a: NeuralRanker, b: NeuralRanker) -> None:
 
 
 # ---------------------------------------------------------------------------------- basics
+def test_exported_lazily_from_the_package():
+    import rankstack.ltr as ltr
+
+    assert ltr.NeuralRanker is NeuralRanker and "NeuralRanker" in ltr.__all__
+    with pytest.raises(AttributeError):
+        _ = ltr.NoSuchRanker
+
+
 def test_registered_and_made_by_name(train):
     ranker = make_ranker("neural", loss="lambdaloss", **FAST)
     assert isinstance(ranker, NeuralRanker) and ranker.loss == "lambdaloss"
@@ -340,3 +348,18 @@ def test_mq2008_subset_beats_random_order(datasets_dir):
     ]
     ours = evaluate(ranker.transform(None, vali.run), vali.qrels, measure)["nDCG@10"]
     assert ours > max(random_scores) + 0.05, (ours, random_scores)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_mq2008_fold1_defaults_reach_lambdamart_territory(datasets_dir):
+    """Defaults on a whole fold: test nDCG@10 near LambdaMART's 0.49 (benchmarks.md)."""
+    from rankstack import datasets
+
+    fold = datasets.load("letor/mq2008/fold1")
+    ranker = NeuralRanker(loss="listmle", progress=False).fit(
+        fold.letor("train"), fold.letor("vali")
+    )
+    test = fold.letor("test")
+    ours = evaluate(ranker.transform(None, test.run), test.qrels, ["nDCG@10"])["nDCG@10"]
+    assert ours > 0.48

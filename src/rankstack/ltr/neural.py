@@ -113,7 +113,10 @@ class NeuralRanker(Ranker):
         same ``n_threads``) gives bit-identical weights and predictions.
     n_threads:
         ``torch.set_num_threads`` during fit and predict (restored afterwards); None keeps
-        torch's setting.
+        torch's setting. The default is 1: a batch of LETOR lists is a small tensor, and
+        intra-op threads that wait on each other cost more than they give on a shared or
+        busy machine (2 threads on the 2-core benchmark machine under load made an epoch
+        2 to 7 times slower; see ``docs/ltr.md``).
     checkpoint_dir:
         Write a checkpoint there after every epoch; resume with ``fit(..., resume=True)`` or
         :meth:`resume`.
@@ -156,7 +159,7 @@ class NeuralRanker(Ranker):
         early_stopping: int | None = 10,
         normalize: NormalizeSpec = "zscore",
         seed: int = 0,
-        n_threads: int | None = None,
+        n_threads: int | None = 1,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         progress: bool = True,
     ) -> None:
@@ -427,7 +430,7 @@ class NeuralRanker(Ranker):
         if self.model_ is None or self.normalizer_ is None:
             self.check_fitted()
             raise DataError("this NeuralRanker has no trained scorer")
-        self.normalizer_.check(features, source="the run")
+        self.normalizer_.check(features, source=str(run.metadata.get("source", "the run")))
         with torch_threads(self.n_threads):
             packed = pack_lists(features, run.offsets, transform=self.normalizer_.transform_matrix)
             return predict_packed(self.model_, packed).astype(np.float64)
