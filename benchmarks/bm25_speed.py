@@ -12,7 +12,10 @@ impacts, as bm25s does at index time); querying includes query tokenisation and 
 selection. Pyserini indexes without positions, doc vectors or raw text (its fastest
 setting; fetching stored fields per hit is what makes k=1000 costly), includes JVM start-up
 in indexing, and is queried through ``LuceneSearcher.batch_search``. Before the timed
-queries each engine answers a few queries (JIT warm-up for numba and the JVM). rank_bm25
+queries each engine answers a few queries (JIT warm-up for numba and the JVM). Each
+measurement is the best of 3 runs (``--repeat``; 2 with ``--quick``), as other jobs share the
+machine. One-time process set-up is not counted: imports, the JVM start for searching (but
+not for indexing), and rankstack's Unicode token pattern (built once, about 0.2 s). rank_bm25
 has no index or threads; it scores every document per query term in Python, so it answers
 only the first 100 queries on the 100k corpus (queries/s from those).
 """
@@ -55,24 +58,35 @@ def _load(corpus_path: str, queries_path: str) -> tuple[Any, list[str], list[str
 
 # ------------------------------------------------------------------------------ workers
 def worker_rankstack(args: argparse.Namespace) -> dict[str, Any]:
+    import scipy.sparse  # noqa: F401  (import time is not indexing time)
+
     from rankstack.data import Queries
-    from rankstack.index import build_index
+    from rankstack.index import Tokenizer, build_index
     from rankstack.retrieve import BM25
 
+    Tokenizer().analyze("warm up")  # one-time set-up: builds the Unicode token pattern
     corpus, qids, texts = _load(args.corpus, args.queries)
-    with tempfile.TemporaryDirectory(prefix="rs-index-") as tmp:
-        t0 = time.perf_counter()
-        idx = build_index(corpus, Path(tmp) / "idx", n_jobs=args.threads, progress=False)
-        bm25 = BM25(idx, k=K, n_jobs=args.threads)
-        bm25.impact_matrix()
-        index_s = time.perf_counter() - t0
-        queries = Queries.from_arrays(qids, texts)
-        bm25.transform(queries.slice(0, 20))  # warm-up
-        t0 = time.perf_counter()
-        run = bm25.transform(queries)
-        query_s = time.perf_counter() - t0
-        return {"index_seconds": index_s, "query_seconds": query_s, "n_queries": len(qids),
-                "results": len(run), "peak_rss_mb": _rss()}  # fmt: skip
+    queries = Queries.from_arrays(qids, texts)
+    index_s, query_s = [], []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="rs-index-") as tmp:
+            t0 = time.perf_counter()
+            idx = build_index(corpus, Path(tmp) / "idx", n_jobs=args.threads, progress=False)
+            bm25 = BM25(idx, k=K, n_jobs=args.threads)
+            bm25.impact_matrix()
+            index_s.append(time.perf_counter() - t0)
+            bm25.transform(queries.slice(0, 20))  # warm-up
+            t0 = time.perf_counter()
+            run = bm25.transform(queries)
+            query_s.append(time.perf_counter() - t0)
+            del idx, bm25
+    return {"index_seconds": min(index_s), "query_seconds": min(query_s),
+            "n_queries": len(qids), "results": len(run), "peak_rss_mb": _rss()}  # fmt: skip
+
+
+def _bm25s_search(bm25s: Any, retriever: Any, stemmer: Any, qs: list[str], k: int, n: int) -> Any:
+    qt = bm25s.tokenize(qs, stopwords="en", stemmer=stemmer, show_progress=False)
+    return retriever.retrieve(qt, k=k, show_progress=False, n_threads=n)
 
 
 def worker_bm25s(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,23 +97,21 @@ def worker_bm25s(args: argparse.Namespace) -> dict[str, Any]:
     corpus, qids, texts = _load(args.corpus, args.queries)
     docs = corpus.contents().to_pylist()
     stemmer = Stemmer.Stemmer("porter")
-    t0 = time.perf_counter()
-    tokens = bm25s.tokenize(docs, stopwords="en", stemmer=stemmer, show_progress=False)
-    retriever = bm25s.BM25(method="lucene", k1=0.9, b=0.4)
-    retriever.index(tokens, show_progress=False)
-    index_s = time.perf_counter() - t0
     k = min(K, len(docs))
-
-    def search(qs: list[str]) -> Any:
-        qt = bm25s.tokenize(qs, stopwords="en", stemmer=stemmer, show_progress=False)
-        return retriever.retrieve(qt, k=k, show_progress=False, n_threads=args.threads)
-
-    search(texts[:20])  # warm-up (numba compiles its kernels on first use)
-    t0 = time.perf_counter()
-    docs_out, _ = search(texts)
-    query_s = time.perf_counter() - t0
-    return {"index_seconds": index_s, "query_seconds": query_s, "n_queries": len(qids),
-            "results": int(docs_out.size), "backend": str(getattr(retriever, "backend", "")),
+    index_s, query_s = [], []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        tokens = bm25s.tokenize(docs, stopwords="en", stemmer=stemmer, show_progress=False)
+        retriever = bm25s.BM25(method="lucene", k1=0.9, b=0.4)
+        retriever.index(tokens, show_progress=False)
+        index_s.append(time.perf_counter() - t0)
+        _bm25s_search(bm25s, retriever, stemmer, texts[:20], k, args.threads)  # numba warm-up
+        t0 = time.perf_counter()
+        docs_out, _ = _bm25s_search(bm25s, retriever, stemmer, texts, k, args.threads)
+        query_s.append(time.perf_counter() - t0)
+        del tokens, retriever
+    return {"index_seconds": min(index_s), "query_seconds": min(query_s),
+            "n_queries": len(qids), "results": int(docs_out.size),
             "peak_rss_mb": _rss()}  # fmt: skip
 
 
@@ -110,9 +122,11 @@ def worker_rank_bm25(args: argparse.Namespace) -> dict[str, Any]:
     corpus, _qids, texts = _load(args.corpus, args.queries)
     docs = corpus.contents().to_pylist()
     word = re.compile(r"\w+")
-    t0 = time.perf_counter()
-    model = rank_bm25.BM25Okapi([word.findall(d.lower()) for d in docs], k1=0.9, b=0.4)
-    index_s = time.perf_counter() - t0
+    index_s = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        model = rank_bm25.BM25Okapi([word.findall(d.lower()) for d in docs], k1=0.9, b=0.4)
+        index_s.append(time.perf_counter() - t0)
     limit = args.max_queries or len(texts)
     t0 = time.perf_counter()
     n = 0
@@ -122,7 +136,7 @@ def worker_rank_bm25(args: argparse.Namespace) -> dict[str, Any]:
         top[np.argsort(-scores[top])]
         n += 1
     query_s = time.perf_counter() - t0
-    return {"index_seconds": index_s, "query_seconds": query_s, "n_queries": n,
+    return {"index_seconds": min(index_s), "query_seconds": query_s, "n_queries": n,
             "peak_rss_mb": _rss()}  # fmt: skip
 
 
@@ -131,20 +145,24 @@ WORKERS = {"rankstack": worker_rankstack, "bm25s": worker_bm25s, "rank_bm25": wo
 
 # ------------------------------------------------------------------------------ driver
 def run_engine(engine: str, corpus: Path, queries: Path, threads: int, work: Path,
-               max_queries: int = 0) -> dict[str, Any]:  # fmt: skip
+               max_queries: int = 0, repeat: int = 3) -> dict[str, Any]:  # fmt: skip
     if engine == "pyserini":
         index = work / f"pyserini-{corpus.parent.name}-{threads}"
-        built = common.pyserini(["index", "--corpus", str(corpus), "--index", str(index),
-                                 "--threads", str(threads), "--plain"])  # fmt: skip
-        found = common.pyserini(["search", "--index", str(index), "--queries", str(queries),
-                                 "--run", str(work / "pyserini.run"), "--threads",
-                                 str(threads), "--k", str(K)])  # fmt: skip
-        return {"index_seconds": built["index_seconds"], "query_seconds": found["search_seconds"],
-                "n_queries": found["n_queries"],
-                "peak_rss_mb": max(built["peak_rss_mb"], found["peak_rss_mb"])}  # fmt: skip
+        builds, finds = [], []
+        for _ in range(repeat):
+            builds.append(common.pyserini(["index", "--corpus", str(corpus), "--index",
+                                           str(index), "--threads", str(threads),
+                                           "--plain"]))  # fmt: skip
+            finds.append(common.pyserini(["search", "--index", str(index), "--queries",
+                                          str(queries), "--run", str(work / "pyserini.run"),
+                                          "--threads", str(threads), "--k", str(K)]))  # fmt: skip
+        return {"index_seconds": min(b["index_seconds"] for b in builds),
+                "query_seconds": min(f["search_seconds"] for f in finds),
+                "n_queries": finds[0]["n_queries"],
+                "peak_rss_mb": max(x["peak_rss_mb"] for x in builds + finds)}  # fmt: skip
     cmd = [sys.executable, __file__, "--worker", engine, "--corpus", str(corpus),
            "--queries", str(queries), "--threads", str(threads),
-           "--max-queries", str(max_queries)]  # fmt: skip
+           "--max-queries", str(max_queries), "--repeat", str(repeat)]  # fmt: skip
     return common.run_json(cmd)
 
 
@@ -174,10 +192,13 @@ def main() -> None:
     ap.add_argument("--queries", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--max-queries", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=None, help="runs per measurement (best is kept)")
     args = ap.parse_args()
     if args.worker:
+        args.repeat = args.repeat or 1
         print(json.dumps(WORKERS[args.worker](args)))
         return
+    repeat = args.repeat or (2 if args.quick else 3)
     engines = [e for e in args.engines.split(",") if e]
     if "pyserini" in engines and common.pyserini_python() is None:
         common.log("Pyserini venv not found: skipping Pyserini (set PYSERINI_PYTHON)")
@@ -193,7 +214,7 @@ def main() -> None:
                         continue  # no threads in rank_bm25
                     common.log(f"{name}: {engine}, {threads} thread(s)")
                     limit = 100 if engine == "rank_bm25" and n_docs > 50_000 else 0
-                    r = run_engine(engine, corpus, queries, threads, work, limit)
+                    r = run_engine(engine, corpus, queries, threads, work, limit, repeat)
                     rows.append({
                         "corpus": name, "engine": engine, "threads": threads,
                         "index_s": r["index_seconds"], "docs_per_s": n_docs / r["index_seconds"],
