@@ -185,7 +185,7 @@ class FeatureNormalizer:
         matrix, offsets, names = _matrix_and_offsets(data, offsets)
         names = names if names is not None else tuple(str(i) for i in range(matrix.shape[1]))
         self.feature_names_ = names
-        self.nonzero_ = (matrix != 0).any(axis=0) if len(matrix) else np.zeros(len(names), bool)
+        self.nonzero_ = nonzero_columns(matrix)
         mask = self._mask(names)
         width = matrix.shape[1]
         shift = np.zeros(width, dtype=np.float64)
@@ -280,7 +280,7 @@ class FeatureNormalizer:
         """
         if self.nonzero_ is None or self.feature_names_ is None or len(matrix) == 0:
             return []
-        present = (matrix != 0).any(axis=0)
+        present = nonzero_columns(matrix)
         absent = np.flatnonzero(self.nonzero_ & ~present)
         names = [self.feature_names_[i] for i in absent]
         if names:
@@ -331,6 +331,13 @@ class FeatureNormalizer:
             raise DataError("normaliser state is malformed (column counts differ)")
         norm.feature_names_, norm.shift_, norm.scale_, norm.nonzero_ = names, shift, scale, nonzero
         return norm
+
+
+def nonzero_columns(matrix: np.ndarray) -> np.ndarray:
+    """Which columns hold a non-zero value (two reductions, no temporary matrix)."""
+    if matrix.shape[0] == 0:
+        return np.zeros(matrix.shape[1], dtype=bool)
+    return (np.maximum.reduce(matrix, axis=0) != 0) | (np.minimum.reduce(matrix, axis=0) != 0)
 
 
 def _safe(values: np.ndarray) -> np.ndarray:
