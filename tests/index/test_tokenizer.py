@@ -182,3 +182,27 @@ def test_batch_equals_one_by_one(texts: list[str]) -> None:
         got = [an.terms[j] for j in batch.ids[batch.offsets[i] : batch.offsets[i + 1]]]
         assert got == tk.analyze(text)
     assert len(batch.positions) == len(batch.ids)
+
+
+_ascii = st.sampled_from(
+    [*"abcXYZ'.,:-_0123456789 \t\n\x0b\x0c\x1c", "the ", "'s", "U.S.", "Don't"]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_ascii, max_size=25).map("".join), min_size=1, max_size=8))
+def test_small_batch_path_equals_arrow_path(texts: list[str]) -> None:
+    """Few ASCII texts take a Python path (queries); it must agree with the Arrow path."""
+    tk = Tokenizer()
+    vocab = {t: i for i, t in enumerate(["abc", "xyz", "u.s.a", "don't", "0123", "c"])}
+    for fixed in (None, vocab):
+        small_an, arrow_an = tk.analyzer(fixed), tk.analyzer(fixed)
+        small = small_an.analyze_batch(texts)
+        big = arrow_an.analyze_split(arrow_an.split(texts))
+        assert np.array_equal(small.offsets, big.offsets)
+        assert np.array_equal(small.positions, big.positions)
+        assert np.array_equal(small.n_unknown, big.n_unknown)
+        if fixed is not None:
+            assert np.array_equal(small.ids, big.ids)
+        else:
+            assert [small_an.terms[i] for i in small.ids] == [arrow_an.terms[i] for i in big.ids]

@@ -38,10 +38,15 @@ POSITION_ARRAYS = ("pos_indptr", "positions")
 
 
 def strings_from_arrays(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
-    """A large_string array over UTF-8 bytes and int64 offsets, without copying."""
+    """A string array over UTF-8 bytes and int64 offsets: the bytes are not copied; the
+    offsets become int32 (a plain ``string`` array) when the bytes are under 2 GiB."""
     n = len(offsets) - 1
+    data_buf = pa.py_buffer(np.ascontiguousarray(data))
+    if len(data) < 2**31 - 1:
+        off32 = np.asarray(offsets).astype(np.int32)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(off32), data_buf)
     return pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(np.ascontiguousarray(offsets)), pa.py_buffer(np.ascontiguousarray(data))
+        n, pa.py_buffer(np.ascontiguousarray(offsets)), data_buf
     )
 
 

@@ -37,6 +37,10 @@ DROPPED = -1
 #: token id of a query token whose term is not in a fixed vocabulary
 UNKNOWN = -2
 
+_SMALL_BATCH = 8  # up to this many ASCII texts are analysed in Python (see _analyze_small)
+# ASCII characters that Python's str.split() treats as whitespace but Unicode does not
+_ODD_ASCII = re.compile("[\x1c-\x1f]")
+
 _POSSESSIVES = ("'s", "’s", "＇s")
 _LUCENE_MAX_TOKEN = 255  # StandardTokenizer.DEFAULT_MAX_TOKEN_LENGTH
 
@@ -190,6 +194,7 @@ class Analyzer:
         # every raw token seen so far, and its term id (or DROPPED / UNKNOWN)
         self._known = pa.array([], type=pa.large_string())
         self._known_ids = np.zeros(0, dtype=np.int64)
+        self._piece_ids: dict[str, tuple[int, ...]] = {}  # small-batch cache: piece -> ids
         self._findall = re.compile(tokenizer.pattern).findall if tokenizer.pattern else None
         self._stem: Callable[[list[str]], list[str]] | None = make_stemmer(tokenizer.stemmer)
         self._stop = pa.array(sorted(tokenizer.stopword_set), type=pa.string())
@@ -310,7 +315,45 @@ class Analyzer:
 
     def analyze_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> AnalyzedBatch:
         """Analyse many texts at once (missing texts count as empty)."""
+        if len(texts) <= _SMALL_BATCH:
+            small = texts.to_pylist() if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
+            if all(t is None or (t.isascii() and not _ODD_ASCII.search(t)) for t in small):
+                return self._analyze_small(list(small))
         return self.analyze_split(self.split(texts))
+
+    def _analyze_small(self, texts: list[str | None]) -> AnalyzedBatch:
+        """A few ASCII texts (typically one query): split and lowercase in Python, where
+        ``str.lower``/``str.split`` equal Arrow's kernels, and cache each piece's token ids;
+        a dozen Arrow calls would cost more than the work."""
+        ids: list[int] = []
+        positions: list[int] = []
+        offsets = [0]
+        n_unknown: list[int] = []
+        cache = self._piece_ids
+        lower = self.tokenizer.lowercase
+        for text in texts:
+            pos = unknown = 0
+            for piece in ((text or "").lower() if lower else (text or "")).split():
+                seq = cache.get(piece)
+                if seq is None:
+                    _, tokens = self._split_tokens(pa.array([piece], type=pa.string()))
+                    seq = tuple(self._token_ids(tokens).tolist())
+                    cache[piece] = seq
+                for tid in seq:
+                    if tid >= 0:
+                        ids.append(tid)
+                        positions.append(pos)
+                    elif tid == UNKNOWN:
+                        unknown += 1
+                    pos += 1
+            offsets.append(len(ids))
+            n_unknown.append(unknown)
+        return AnalyzedBatch(
+            np.array(ids, dtype=np.int32),
+            np.array(offsets, dtype=np.int64),
+            np.array(positions, dtype=np.int32),
+            np.array(n_unknown, dtype=np.int64),
+        )
 
     def analyze_split(self, split: SplitTexts, *, positions: bool = True) -> AnalyzedBatch:
         """Stage two of :meth:`analyze_batch`, on the output of :meth:`split`

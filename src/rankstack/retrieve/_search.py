@@ -127,8 +127,42 @@ def _batches(q: Any, df: np.ndarray) -> list[tuple[int, int]]:
     return list(pairwise(bounds))
 
 
+def _search_one(q: Any, w: Any, k: int, doc_rank: np.ndarray) -> Hits:
+    """One query without scipy's product: gather the postings of its few terms, add them up
+    per document (sort-based, so the cost follows the postings, not the corpus size)."""
+    terms = q.indices
+    starts = w.indptr[terms].astype(np.int64)
+    lengths = w.indptr[terms + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0 or k <= 0:
+        return Hits(np.zeros(2, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    excl = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=excl[1:])
+    pos = np.repeat(starts - excl, lengths) + np.arange(total, dtype=np.int64)
+    docs = w.indices[pos]
+    vals = w.data[pos] * np.repeat(q.data.astype(np.float32), lengths)
+    if len(terms) > 1:
+        uniq, inverse = np.unique(docs, return_inverse=True)
+        acc = np.zeros(len(uniq), dtype=np.float32)
+        np.add.at(acc, inverse, vals)  # float32, in term order: the same sums as scipy's product
+        docs, vals = uniq, acc
+    keep = vals != 0  # as with scipy's product, documents summing to 0 are not results
+    return _top_rows(_Row(docs[keep], vals[keep]), k, doc_rank)
+
+
+class _Row:
+    """A one-row stand-in for a scipy CSR product (indptr, indices, data)."""
+
+    def __init__(self, indices: np.ndarray, data: np.ndarray) -> None:
+        self.indices = indices
+        self.data = data
+        self.indptr = np.array([0, len(indices)], dtype=np.int64)
+
+
 def search(q: Any, w: Any, k: int, doc_rank: np.ndarray, df: np.ndarray, n_jobs: int = 1) -> Hits:
     """Top ``k`` documents of every row of ``q`` (queries x terms) against ``w`` (terms x docs)."""
+    if q.shape[0] == 1:
+        return _search_one(q, w, k, doc_rank)
     ranges = _batches(q, df)
     if n_jobs > 1 and len(ranges) < n_jobs and q.shape[0] >= 2 * n_jobs:
         step = -(-q.shape[0] // n_jobs)

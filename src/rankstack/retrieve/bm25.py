@@ -186,7 +186,9 @@ class BM25(Stage):
         return q, lengths + batch.n_unknown
 
     def hits_to_run(self, queries: Queries, hits: _search.Hits) -> Run:
-        docids = take_str(self.index_.docids, hits.docs).cast(pa.string())
+        docids = take_str(self.index_.docids, hits.docs)
+        if pa.types.is_large_string(docids.type):
+            docids = docids.cast(pa.string())
         return Run(
             qids=queries.qids,
             offsets=hits.offsets,
