@@ -164,6 +164,7 @@ def test_save_load_is_bit_identical(train, valid, tmp_path, params):
     assert config["kind"] == "neural" and config["architecture"]["model"] == ranker.model
     assert config["feature_names"] == list(train.run.feature_names)
     assert not list(path.glob("*.pkl")) and (path / "weights.safetensors").is_file()
+    assert json.loads((path / "preprocessing.json").read_text())["method"] == "minmax"
     for loader in (NeuralRanker.load, Ranker.load):
         loaded = loader(path)
         assert isinstance(loaded, NeuralRanker)
@@ -214,6 +215,16 @@ def test_missing_weights_and_truncated_json_are_refused(saved):
         NeuralRanker.load(saved)
 
 
+def test_missing_or_corrupt_normaliser_state_is_refused(saved):
+    pre = saved / "preprocessing.json"
+    pre.write_text('{"version": 1')
+    with pytest.raises(ModelFormatError, match="normaliser"):
+        NeuralRanker.load(saved)
+    pre.unlink()
+    with pytest.raises(ModelFormatError, match="normaliser"):
+        NeuralRanker.load(saved)
+
+
 def test_weights_of_another_architecture_are_refused(saved):
     cfg = json.loads((saved / "model.json").read_text())
     _edit_config(saved, architecture={**cfg["architecture"], "hidden": [16]})
@@ -249,6 +260,16 @@ def test_unknown_loss_parameter_names_the_valid_ones(train):
 def test_bad_parameters_are_errors(train, param, value, match):
     with pytest.raises(DataError, match=match):
         NeuralRanker(**{**FAST, param: value}).fit(train)
+
+
+def test_empty_training_or_validation_data(train):
+    empty = subset(train, 0)
+    with pytest.raises(DataError, match="training set has no documents"):
+        NeuralRanker(**FAST).fit(empty)
+    with pytest.raises(DataError, match="validation set has no documents"):
+        NeuralRanker(**FAST).fit(train, empty)
+    with pytest.raises(DataError, match="LetorData"):
+        NeuralRanker(**FAST).fit(train.run)
 
 
 def test_missing_features_at_predict(train, valid):

@@ -9,14 +9,16 @@
 
 The scorers are in :mod:`rankstack.ltr.scorers`, the losses in :mod:`rankstack.ltr.losses`
 and the packing, epoch loop and checkpoints in :mod:`rankstack.ltr.training`. A saved model
-is a folder with ``model.json`` (architecture, parameters, normaliser state, feature names)
-and ``weights.safetensors``; nothing is pickled.
+is a folder with ``model.json`` (architecture, parameters, feature names, history),
+``weights.safetensors`` and ``preprocessing.json`` (the fitted feature normaliser, as for
+LambdaMART); nothing is pickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -64,6 +66,7 @@ from rankstack.ltr.training import (  # noqa: E402
 logger = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "weights.safetensors"
+PREPROCESSING_NAME = "preprocessing.json"  # the same file name as LambdaMART's
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VALID_MEASURE = "nDCG@10"
 # parameters that may differ between a checkpoint and the run that resumes it
@@ -271,6 +274,8 @@ class NeuralRanker(Ranker):
         self._check_params()
         if train.run.n_queries == 0 or len(train) == 0:
             raise DataError("fit: the training set has no documents")
+        if valid is not None and len(valid) == 0:
+            raise DataError("fit: the validation set has no documents; pass valid=None")
         names = tuple(train.run.feature_names)
         ckpt_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
         checkpoint = None
@@ -449,11 +454,12 @@ class NeuralRanker(Ranker):
             raise DataError("this NeuralRanker has no trained scorer to save")
         state = {k: v.detach().contiguous().clone() for k, v in self.model_.state_dict().items()}
         write_bytes(folder / WEIGHTS_NAME, st_save(state, metadata={"format": "rankstack-neural"}))
+        write_bytes(folder / PREPROCESSING_NAME, json.dumps(self.normalizer_.to_dict()).encode())
         return {
             "architecture": {"model": self.model, **self._architecture()},
             "n_features": len(self.feature_names_ or ()),
             "weights": WEIGHTS_NAME,
-            "normalizer": self.normalizer_.to_dict(),
+            "preprocessing_file": PREPROCESSING_NAME,
             "history": self.history_ or [],
             "best_epoch": self.best_epoch_,
             "best_score": self.best_score_,
@@ -461,7 +467,7 @@ class NeuralRanker(Ranker):
 
     @classmethod
     def _load(cls, folder: Path, config: dict[str, Any]) -> NeuralRanker:
-        for key in ("architecture", "n_features", "weights", "normalizer"):
+        for key in ("architecture", "n_features", "weights", "preprocessing_file"):
             if key not in config:
                 raise ModelFormatError(f"{folder}: model.json lacks {key!r}")
         ranker = cls(**_params_from_json(dict(config["params"])))
@@ -482,10 +488,11 @@ class NeuralRanker(Ranker):
             raise ModelFormatError(f"{path}: cannot read the weights ({exc})") from exc
         _load_weights(module, tensors, path)
         module.eval()
+        pre = folder / str(config["preprocessing_file"])
         try:
-            normalizer = FeatureNormalizer.from_dict(config["normalizer"])
-        except DataError as exc:
-            raise ModelFormatError(f"{folder}: {exc}") from exc
+            normalizer = FeatureNormalizer.from_dict(json.loads(pre.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, DataError) as exc:
+            raise ModelFormatError(f"{pre}: cannot read the feature normaliser ({exc})") from exc
         ranker.model_ = module
         ranker.normalizer_ = normalizer
         ranker.history_ = list(config.get("history", []))
