@@ -11,9 +11,10 @@ process (``ru_maxrss``), so one run's memory never hides in another's. The issue
     python benchmarks/ltr_neural_memory.py [--quick] [--json] [--queries 30000]
         [--configs mlp,context,mlp-none] [--threads 1]
 
-``--quick`` uses 3,000 queries. Configurations: ``mlp`` and ``context`` (defaults: z-score
-normalisation, batch 32 queries) and ``mlp-none`` (no normalisation, to separate the
-normaliser's share).
+``--quick`` uses 3,000 queries. Configurations: ``mlp`` and ``context`` (defaults: global
+z-score normalisation, batch 32 queries), ``mlp-none`` (no normalisation, to separate the
+normaliser's share) and ``mlp-zscore-query`` (per-query z-score, which has no fitted
+statistics).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mlp": {"model": "mlp"},
     "context": {"model": "context"},
     "mlp-none": {"model": "mlp", "normalize": "none"},
+    "mlp-zscore-query": {"model": "mlp", "normalize": "zscore/query"},
 }
 
 

@@ -135,7 +135,7 @@ def pack_lists(
     transform: Transform | None = None,
     growth: float = 1.25,
     slack: int = 8,
-    chunk_rows: int = 1 << 18,
+    chunk_rows: int = 1 << 16,
 ) -> PackedLists:
     """Pad query-grouped rows into length buckets (see the module docstring).
 
@@ -465,8 +465,9 @@ def save_checkpoint(
 ) -> Path:
     """Write the checkpoint of the current epoch into ``folder`` (atomically; see module doc).
 
-    ``meta`` is the caller's JSON-serialisable description (ranker parameters, normaliser
-    state, feature names, data fingerprint) returned as ``config["meta"]`` on load.
+    ``meta`` is the caller's JSON-serialisable description (for NeuralRanker: its
+    parameters, the feature names and a digest of the training data), returned as
+    ``config["meta"]`` on load.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
