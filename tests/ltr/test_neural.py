@@ -384,3 +384,41 @@ def test_mq2008_fold1_defaults_reach_lambdamart_territory(datasets_dir):
     test = fold.letor("test")
     ours = evaluate(ranker.transform(None, test.run), test.qrels, ["nDCG@10"])["nDCG@10"]
     assert ours > 0.48
+
+
+# ---------------------------------------------------------------------------------- CLI
+def test_cli_train_predict_and_cv_with_a_neural_model(train, valid, tmp_path, capsys):
+    from rankstack.cli import main
+    from rankstack.io import read_run
+    from rankstack.io.letor import write_letor
+
+    write_letor(train, tmp_path / "train.txt")
+    write_letor(valid, tmp_path / "vali.txt")
+    (tmp_path / "train.toml").write_text(
+        '[data]\ntrain = "train.txt"\nvalid = "vali.txt"\n\n'
+        '[model]\nkind = "neural"\nloss = "lambdaloss"\nmodel = "context"\nd_model = 8\n'
+        "n_heads = 2\nn_layers = 1\ndim_feedforward = 16\nepochs = 3\nprogress = false\n"
+        "loss_params = { mu = 5.0 }\n\n"
+        f'[output]\npath = "{tmp_path / "model"}"\n'
+    )
+    assert main(["train", str(tmp_path / "train.toml"), "-q"]) == 0
+    loaded = NeuralRanker.load(tmp_path / "model")
+    assert loaded.model == "context" and loaded.loss_params == {"mu": 5.0}
+    out = tmp_path / "run.trec"
+    assert (
+        main(["predict", str(tmp_path / "model"), str(tmp_path / "vali.txt"), "-o", str(out)]) == 0
+    )
+    run = read_run(out)
+    assert run.n_queries == valid.run.n_queries and len(run) == len(valid)
+
+    folder = tmp_path / "folds" / "Fold1"
+    for split, data in (("train", train), ("vali", valid), ("test", valid)):
+        write_letor(data, folder / f"{split}.txt")
+    capsys.readouterr()
+    args = ["cv", str(tmp_path / "folds"), "--model", "neural", "--loss", "listmle"]
+    assert main([*args, "--param", "epochs=2", "--param", "progress=false", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "neural" and 0 <= result["mean"]["nDCG@10"] <= 1
+
+    assert main([*args, "--param", "loss_params={}", "--param", "epochs=0"]) == 2
+    assert "epochs" in capsys.readouterr().err
