@@ -232,3 +232,13 @@ def test_absent_feature_is_one_warning_line(
     )
     err = capsys.readouterr().err
     assert err.startswith("warning:") and "1 feature(s)" in err and "Traceback" not in err
+
+
+def test_cv_neural_model(letor_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    args = ["cv", str(letor_folder), "--model", "neural", "--loss", "listnet", "--folds", "1"]
+    assert main([*args, "--param", "epochs=2", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["model"] == "neural" and result["params"]["loss"] == "listnet"
+    assert "epoch" not in captured.err  # --json silences the model's own progress bar

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import warnings
@@ -76,6 +77,22 @@ def _values_table(title: str, rows: dict[str, dict[str, float]], measures: Seque
     return table
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _silence(kind: str, params: dict[str, Any]) -> None:
+    """Turn off a model's own progress display (a ``progress`` flag, as NeuralRanker has)."""
+    from rankstack.ltr.base import make_ranker
+
+    try:
+        has_flag = isinstance(make_ranker(kind).get_params().get("progress"), bool)
+    except Exception:  # an unknown kind: make_ranker reports it properly later
+        return
+    if has_flag:
+        params.setdefault("progress", False)
+
+
 def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
     sys.stdout.flush()
@@ -132,13 +149,19 @@ def train(
         test_set = config.load("test", allow_interleaved=flag)
         if train_set is None:  # pragma: no cover - 'train' is required by the config
             raise DataError("no training data")
-        model = config.make_model()
+        overrides: dict[str, Any] = {}
+        if quiet or json_out:
+            _silence(config.kind, overrides)
+        model = config.make_model(**overrides)
         if not quiet and not json_out:
             console_err.print(
                 f"[dim]training {escape(config.kind)} on {escape(config.train)}: {train_set}[/]"
             )
         total = getattr(model, "n_estimators", None) or getattr(model, "epochs", None)
-        with _progress(total, not quiet and valid_set is not None, "training") as update:
+        fitter: Any = model  # the fit protocol is documented on Ranker, not declared
+        takes_callback = "progress" in inspect.signature(fitter.fit).parameters
+        bar = not quiet and valid_set is not None and takes_callback
+        with _progress(total, bar, "training") as update:
             fit_model(model, train_set, valid_set, update)
         model.save(target)
         measures = list(config.measures)
@@ -227,6 +250,8 @@ def cv(
     if loss is not None:
         params["loss"] = loss
     show = not quiet
+    if quiet or json_out:
+        _silence(model, params)
 
     def on_fold(k: int, values: dict[str, float]) -> None:
         if show:
@@ -241,7 +266,7 @@ def cv(
         _emit_json(result.to_dict())
         return
     table = Table(
-        title=f"{escape(model)} on {escape(dataset)} ({len(result.folds)} folds)",
+        title=f"{escape(model)} on {escape(dataset)} ({_plural(len(result.folds), 'fold')})",
         title_justify="left",
     )
     table.add_column("measure", style="bold")

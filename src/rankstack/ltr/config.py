@@ -171,9 +171,12 @@ class TrainConfig:
             raise FormatError(f"[model]: {exc}", source) from exc
         return config
 
-    def make_model(self) -> Ranker:
-        """An unfitted model with the configured kind, parameters and seed."""
-        params = dict(self.params)
+    def make_model(self, **overrides: Any) -> Ranker:
+        """An unfitted model with the configured kind, parameters and seed.
+
+        ``overrides`` are added to the parameters unless the file sets them.
+        """
+        params = {**overrides, **self.params}
         if self.seed is not None:
             params["seed"] = self.seed
         return make_ranker(self.kind, **params)
