@@ -15,7 +15,9 @@ the final evaluation):
 
 LambdaMART grid: ``num_leaves`` in {7, 15, 31} x ``min_data_in_leaf`` in {20, 50, 100}, with
 ``learning_rate`` 0.05, ``feature_fraction`` 0.8, ``bagging`` 0.8, seed 0 (``--quick``: fold 1
-and ``num_leaves`` in {7, 31} with ``min_data_in_leaf`` 50). Neural models (``neural:LOSS``)
+and ``num_leaves`` in {7, 31} with ``min_data_in_leaf`` 50); ``lambdamart-xgboost`` uses
+XGBoost's ``rank:ndcg`` with the same grid over ``num_leaves`` only (XGBoost has no
+``min_data_in_leaf``). Neural models (``neural:LOSS``)
 run with the NeuralRanker's defaults and that loss, without a grid (the neural benchmark,
 ``benchmarks/ltr_neural_letor.py``, does the neural model selection).
 
@@ -111,8 +113,8 @@ def configs(model: str, quick: bool, threads: int) -> tuple[str, list[dict[str, 
     """Registry kind and the parameter sets to select from, for a ``--models`` entry."""
     if model == "lambdamart":
         return "lambdamart", lambdamart_grid(quick, threads)
-    if model == "lambdamart-xgboost":
-        grid = lambdamart_grid(quick, threads)
+    if model == "lambdamart-xgboost":  # XGBoost has no min_data_in_leaf: grid over leaves only
+        grid = [g for g in lambdamart_grid(quick, threads) if g["min_data_in_leaf"] == 50]
         return "lambdamart", [{**g, "backend": "xgboost"} for g in grid]
     if model.startswith("neural:"):
         return "neural", [{"loss": model.split(":", 1)[1], "progress": False}]
