@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from rankstack.exceptions import DataError, NotFittedError
 from rankstack.io.letor import LetorData
+from rankstack.ltr import preprocessing
 from rankstack.ltr.preprocessing import (
     AbsentFeatureWarning,
     FeatureNormalizer,
@@ -67,19 +68,48 @@ def test_log1p_is_signed_and_stateless() -> None:
     np.testing.assert_allclose(out, np.sign(x) * np.log1p(np.abs(x)), rtol=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
-    sizes=st.lists(st.integers(0, 6), min_size=1, max_size=6),
+    sizes=st.lists(st.integers(0, 6), min_size=1, max_size=8),
     method=st.sampled_from(["zscore", "minmax"]),
     seed=st.integers(0, 1000),
+    block=st.sampled_from([1, 3, 7, 1 << 16]),
 )
-def test_per_query_matches_a_loop(sizes: list[int], method: str, seed: int) -> None:
+def test_per_query_matches_a_loop(sizes: list[int], method: str, seed: int, block: int) -> None:
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     x = rng.integers(-3, 4, size=(offsets[-1], 3)).astype(np.float32)  # ties and constants
     norm = FeatureNormalizer(method, per_query=True).fit(np.zeros((1, 3), np.float32))
-    got = norm.transform_matrix(x, offsets)
+    old, preprocessing.BLOCK_ROWS = preprocessing.BLOCK_ROWS, block  # blocks of whole queries
+    try:
+        got = norm.transform_matrix(x, offsets)
+    finally:
+        preprocessing.BLOCK_ROWS = old
     np.testing.assert_allclose(got, _loop_per_query(x, offsets, method), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64, 1000])
+def test_blockwise_statistics_match_numpy(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    x = (rng.normal(size=(300, 4)) * [1, 1e3, 1e-3, 0] + [0, 1e4, 5, 2]).astype(np.float32)
+    mean, std = preprocessing._column_mean_std(x, rows)
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std, x.astype(np.float64).std(axis=0), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "rows", "blocks"),
+    [
+        ([0, 3, 5, 10], 4, [(0, 1), (1, 2), (2, 3)]),
+        ([0, 3, 5, 10], 100, [(0, 3)]),
+        ([0, 0, 2, 2, 9], 2, [(0, 3), (3, 4)]),
+        ([0], 4, []),
+    ],
+)
+def test_query_blocks_cover_every_query(
+    offsets: list[int], rows: int, blocks: list[tuple[int, int]]
+) -> None:
+    assert preprocessing._query_blocks(np.array(offsets), rows) == blocks
 
 
 def test_per_query_has_no_fitted_statistics(letor_small: LetorData) -> None:

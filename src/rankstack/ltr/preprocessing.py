@@ -27,6 +27,7 @@ the non-empty queries); there is no Python loop over queries or rows.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -191,13 +192,12 @@ class FeatureNormalizer:
         shift = np.zeros(width, dtype=np.float64)
         scale = np.ones(width, dtype=np.float64)
         if not self.per_query and self.method in ("zscore", "minmax") and len(matrix):
-            x = matrix.astype(np.float64)
             if self.method == "zscore":
-                mean = x.mean(axis=0)
-                std = x.std(axis=0)
+                mean, std = _column_mean_std(matrix)
                 shift[mask], scale[mask] = mean[mask], _safe(std)[mask]
-            else:
-                lo, hi = x.min(axis=0), x.max(axis=0)
+            else:  # min and max of float32 are exact: no float64 copy needed
+                lo = matrix.min(axis=0).astype(np.float64)
+                hi = matrix.max(axis=0).astype(np.float64)
                 shift[mask], scale[mask] = lo[mask], _safe(hi - lo)[mask]
         self.shift_, self.scale_ = shift, scale
         logger.debug("fitted %r on %d rows", self, len(matrix))
@@ -231,18 +231,23 @@ class FeatureNormalizer:
         if self.method == "none":
             return matrix
         mask = self._mask(self.feature_names_)
-        cols = np.flatnonzero(mask)
         out = np.array(matrix, dtype=np.float32, copy=True)
-        if len(cols) == 0 or len(matrix) == 0:
+        if not mask.any() or len(matrix) == 0:
             return out
-        x = matrix[:, cols].astype(np.float64)
-        if self.method == "log1p":
-            y = np.sign(x) * np.log1p(np.abs(x))
-        elif not self.per_query:
-            y = (x - self.shift_[cols]) / self.scale_[cols]
-        else:
-            y = self._per_query(x, offsets)
-        out[:, cols] = y.astype(np.float32)
+        # all columns: a slice (views); a subset: fancy indexing on one block at a time
+        cols: slice | np.ndarray = slice(None) if mask.all() else np.flatnonzero(mask)
+        shift, scale = self.shift_[cols], self.scale_[cols]
+        # row blocks that hold whole queries: float64 temporaries stay block-sized
+        for q_lo, q_hi in _query_blocks(offsets, BLOCK_ROWS):
+            lo, hi = int(offsets[q_lo]), int(offsets[q_hi])
+            x = out[lo:hi, cols].astype(np.float64)
+            if self.method == "log1p":
+                y = np.sign(x) * np.log1p(np.abs(x))
+            elif not self.per_query:
+                y = (x - shift) / scale
+            else:
+                y = self._per_query(x, offsets[q_lo : q_hi + 1] - lo)
+            out[lo:hi, cols] = y
         return out
 
     def _per_query(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -331,6 +336,49 @@ class FeatureNormalizer:
             raise DataError("normaliser state is malformed (column counts differ)")
         norm.feature_names_, norm.shift_, norm.scale_, norm.nonzero_ = names, shift, scale, nonzero
         return norm
+
+
+#: rows per block when normalising (float64 temporaries are this many rows, not the matrix)
+BLOCK_ROWS = 1 << 16
+
+
+def _query_blocks(offsets: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Ranges ``[q_lo, q_hi)`` of whole queries holding about ``rows`` rows each.
+
+    A query larger than ``rows`` gets a block of its own; empty trailing queries are kept so
+    the blocks cover every query.
+    """
+    n_q = len(offsets) - 1
+    if n_q <= 0:
+        return []
+    total = int(offsets[-1])
+    targets = np.arange(rows, total, rows, dtype=np.int64)
+    cuts = np.unique(np.clip(np.searchsorted(offsets, targets, side="right") - 1, 1, n_q))
+    bounds = np.concatenate([[0], cuts[cuts < n_q], [n_q]])
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _column_mean_std(matrix: np.ndarray, rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and (population) standard deviations in float64, one row block at a time.
+
+    Blocks are merged with Chan, Golub and LeVeque's pairwise update ("Updating formulae and
+    a pairwise algorithm for computing sample variances", 1979), which is as stable as the
+    two-pass formula on the whole matrix.
+    """
+    count = 0
+    mean = np.zeros(matrix.shape[1], dtype=np.float64)
+    m2 = np.zeros(matrix.shape[1], dtype=np.float64)
+    for lo in range(0, len(matrix), rows):
+        x = matrix[lo : lo + rows].astype(np.float64)
+        n_b = len(x)
+        mean_b = x.mean(axis=0)
+        m2_b = np.square(x - mean_b).sum(axis=0)
+        total = count + n_b
+        delta = mean_b - mean
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + m2_b + delta * delta * (count * n_b / total)
+        count = total
+    return mean, np.sqrt(m2 / max(count, 1))
 
 
 def nonzero_columns(matrix: np.ndarray) -> np.ndarray:
