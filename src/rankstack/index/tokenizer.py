@@ -194,7 +194,9 @@ class Analyzer:
         # every raw token seen so far, and its term id (or DROPPED / UNKNOWN)
         self._known = pa.array([], type=pa.large_string())
         self._known_ids = np.zeros(0, dtype=np.int64)
-        self._piece_ids: dict[str, tuple[int, ...]] = {}  # small-batch cache: piece -> ids
+        # small-batch caches (see _analyze_small): piece -> term ids, token -> term id
+        self._piece_ids: dict[str, tuple[int, ...]] = {}
+        self._token_cache: dict[str, int] = {}
         self._findall = re.compile(tokenizer.pattern).findall if tokenizer.pattern else None
         self._stem: Callable[[list[str]], list[str]] | None = make_stemmer(tokenizer.stemmer)
         self._stop = pa.array(sorted(tokenizer.stopword_set), type=pa.string())
@@ -322,9 +324,10 @@ class Analyzer:
         return self.analyze_split(self.split(texts))
 
     def _analyze_small(self, texts: list[str | None]) -> AnalyzedBatch:
-        """A few ASCII texts (typically one query): split and lowercase in Python, where
-        ``str.lower``/``str.split`` equal Arrow's kernels, and cache each piece's token ids;
-        a dozen Arrow calls would cost more than the work."""
+        """A few ASCII texts (typically one query), analysed in Python with dict caches: for
+        ASCII, ``str.lower``/``str.split`` equal Arrow's kernels and the filters below equal
+        the vectorised ones in :meth:`_analyze_new` (a test checks both paths agree); a dozen
+        Arrow calls would cost more than the work."""
         ids: list[int] = []
         positions: list[int] = []
         offsets = [0]
@@ -336,9 +339,7 @@ class Analyzer:
             for piece in ((text or "").lower() if lower else (text or "")).split():
                 seq = cache.get(piece)
                 if seq is None:
-                    _, tokens = self._split_tokens(pa.array([piece], type=pa.string()))
-                    seq = tuple(self._token_ids(tokens).tolist())
-                    cache[piece] = seq
+                    seq = cache[piece] = self._piece_seq(piece)
                 for tid in seq:
                     if tid >= 0:
                         ids.append(tid)
@@ -354,6 +355,41 @@ class Analyzer:
             np.array(positions, dtype=np.int32),
             np.array(n_unknown, dtype=np.int64),
         )
+
+    def _piece_seq(self, piece: str) -> tuple[int, ...]:
+        """Term ids (or DROPPED / UNKNOWN) of the tokens of one ASCII piece."""
+        max_len = self.tokenizer.max_length
+        if self._findall is None and piece.isalnum() and len(piece) <= max_len:
+            toks = [piece]
+        else:
+            toks = (self._findall or lucene_token_regex().findall)(piece)
+            if len(piece) > max_len:
+                toks = [t[j : j + max_len] for t in toks for j in range(0, len(t), max_len)]
+        out = []
+        for tok in toks:
+            tid = self._token_cache.get(tok)
+            if tid is None:
+                tid = self._token_cache[tok] = self._ascii_token_id(tok)
+            out.append(tid)
+        return tuple(out)
+
+    def _ascii_token_id(self, tok: str) -> int:
+        """:meth:`_analyze_new` for one ASCII token, in Python."""
+        tk = self.tokenizer
+        t = tok
+        if tk.possessive and t[-2:] in ("'s", "'S"):
+            t = t[:-2]
+        if len(t) < tk.min_length or t in tk.stopword_set or not t.strip("_"):
+            return DROPPED
+        term = self._stem([t])[0] if self._stem is not None else t
+        tid = self.vocab.get(term)
+        if tid is None:
+            if self._fixed or not isinstance(self.vocab, dict):
+                return UNKNOWN
+            tid = len(self.terms)
+            self.vocab[term] = tid
+            self.terms.append(term)
+        return tid
 
     def analyze_split(self, split: SplitTexts, *, positions: bool = True) -> AnalyzedBatch:
         """Stage two of :meth:`analyze_batch`, on the output of :meth:`split`
