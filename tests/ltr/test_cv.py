@@ -85,6 +85,7 @@ def test_mq2008_five_folds(datasets_dir: Path) -> None:
     }
     result = cross_validate("letor/mq2008", params=params, letor_eval=True)
     assert [f["fold"] for f in result.folds] == [1, 2, 3, 4, 5]
-    # the level of the published LETOR 4.0 baselines (NDCG@10 0.226-0.231, MAP 0.470-0.482)
+    # regression guard at our own measured level (docs/benchmarks.md: LETOR NDCG@10 0.2316,
+    # MAP 0.4746 with vali-selected settings), with margin for fold noise
     assert result.mean["LETOR:NDCG@10"] > 0.22 and result.mean["LETOR:MAP"] > 0.46
     assert result.mean["nDCG@10"] > 0.49
