@@ -8,19 +8,30 @@ read as what they do::
     bm25 + dense                              # sum of scores per (query, doc)
     bm25 ** tfidf                             # union of features over the left's candidates
     fuse(bm25, dense, method="rrf")           # rank fusion
+
+Learned stages (rankers with ``fit(LetorData)``) are trained in place by
+``pipe.fit(train_queries, train_qrels)`` (see :mod:`rankstack.pipeline_fit`), each on the
+candidates that the stages before it produce. Composition follows scikit-learn's conventions:
+``__init__`` stores parameters, :meth:`Stage.get_params` reads them back, :func:`clone` makes an
+unfitted copy, and a learned stage used before it is fitted raises
+:class:`~rankstack.exceptions.NotFittedError` naming it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import inspect
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from rankstack.data import Queries, Run
 from rankstack.data._columns import concat_str, group_codes, offsets_from_sizes, take_str
-from rankstack.exceptions import DataError
+from rankstack.exceptions import DataError, NotFittedError
+
+if TYPE_CHECKING:
+    from rankstack.data import Qrels
 
 
 class Stage:
@@ -63,14 +74,34 @@ class Stage:
 
     # description ----------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        import inspect
-
+        """The constructor's parameters, read back from the attributes of the same names."""
         sig = inspect.signature(type(self).__init__)
         return {
             name: getattr(self, name)
-            for name in sig.parameters
-            if name != "self" and hasattr(self, name)
+            for name, p in sig.parameters.items()
+            if name != "self" and p.kind is not p.VAR_KEYWORD and hasattr(self, name)
         }
+
+    def set_params(self, **params: Any) -> Stage:
+        """Set constructor parameters by name (an unknown name raises :class:`DataError`)."""
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise DataError(
+                    f"{type(self).__name__} has no parameter {key!r}; valid: {sorted(valid)}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def children(self) -> list[Stage]:
+        """The stages among this stage's parameters (a stage or a list of stages)."""
+        out: list[Stage] = []
+        for value in self.get_params().values():
+            if isinstance(value, Stage):
+                out.append(value)
+            elif isinstance(value, (list, tuple)) and value:
+                out.extend(v for v in value if isinstance(v, Stage))
+        return out
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -87,7 +118,33 @@ def require_run(stage: Stage, run: Run | None) -> Run:
     return run
 
 
-class Then(Stage):
+class _Fittable:
+    """``fit`` for composite stages: train their learned stages in place."""
+
+    def fit(
+        self,
+        train_queries: Queries,
+        train_qrels: Qrels,
+        valid_queries: Queries | None = None,
+        valid_qrels: Qrels | None = None,
+    ) -> Any:
+        """Train every learned stage, in order, on the candidates of the stages before it.
+
+        See :func:`rankstack.pipeline_fit.fit_pipeline` (the rules for ``+``, ``**`` and
+        fusion, labels of unjudged documents, validation data); returns ``self``.
+        """
+        from rankstack.pipeline_fit import fit_pipeline
+
+        return fit_pipeline(
+            self,  # type: ignore[arg-type]
+            train_queries,
+            train_qrels,
+            valid_queries,
+            valid_qrels,
+        )
+
+
+class Then(_Fittable, Stage):
     """``a >> b >> c``: apply stages in order, each to the previous one's output."""
 
     def __init__(self, stages: Sequence[Stage]) -> None:
@@ -101,6 +158,7 @@ class Then(Stage):
         return bool(self.stages) and self.stages[0].is_retriever
 
     def transform(self, queries: Queries, run: Run | None = None) -> Run:
+        check_fitted(self)
         for stage in self.stages:
             if run is None and not stage.is_retriever:
                 require_run(stage, run)
@@ -126,7 +184,7 @@ class Cutoff(Stage):
         return require_run(self, run).cut(self.k)
 
 
-class Scaled(Stage):
+class Scaled(_Fittable, Stage):
     """``w * a``: the stage's scores multiplied by ``w`` (for linear combinations)."""
 
     def __init__(self, stage: Stage, weight: float) -> None:
@@ -142,7 +200,7 @@ class Scaled(Stage):
         return out.with_scores(out.scores * self.weight)
 
 
-class ScoreSum(Stage):
+class ScoreSum(_Fittable, Stage):
     """``a + b``: per (query, doc) the sum of both stages' scores.
 
     Both stages see the same input. A document retrieved by only one stage keeps that stage's
@@ -163,12 +221,14 @@ class ScoreSum(Stage):
         return combine_runs([a, b], [a.scores, b.scores], how="sum")
 
 
-class FeatureUnion(Stage):
-    """``a ** b``: the candidates of the first stage with the features of all stages joined.
+class FeatureUnion(_Fittable, Stage):
+    """``a ** b``: the candidates of the input run with the features of all stages joined.
 
-    Each stage re-scores (or annotates) the same input run; a stage without a feature matrix
-    contributes its score as one feature named after it. Candidates that a stage did not score
-    get 0 for its features.
+    Each stage re-scores (or annotates) the same input run. The output keeps the input's own
+    features, then adds, per stage, the features it adds (those the input does not carry); a
+    stage that adds none (a retriever) or that ends in a learned ranker (stacking:
+    ``features ** (features >> lambdamart)``) contributes its score as one feature named after
+    it. Candidates that a stage did not score get 0 for its features.
     """
 
     def __init__(self, stages: Sequence[Stage]) -> None:
@@ -182,20 +242,25 @@ class FeatureUnion(Stage):
         outs = [s.transform(queries, base) for s in self.stages]
         blocks: list[np.ndarray] = []
         names: list[str] = []
+        if base.features is not None:
+            blocks.append(base.features)
+            names.extend(base.feature_names)
+        have = set(base.feature_names)
         for i, (stage, out) in enumerate(zip(self.stages, outs)):
             rows = align_rows(base, out)
-            if out.features is not None:
-                f = np.zeros((len(base), out.features.shape[1]), dtype=np.float32)
-                ok = rows >= 0
-                f[ok] = out.features[rows[ok]]
+            ok = rows >= 0
+            new = [j for j, n in enumerate(out.feature_names) if n not in have]
+            last = stage.stages[-1] if isinstance(stage, Then) and stage.stages else stage
+            if out.features is not None and new and not is_learned(last):
+                f = np.zeros((len(base), len(new)), dtype=np.float32)
+                f[ok] = out.features[rows[ok]][:, new]
                 blocks.append(f)
-                names.extend(out.feature_names)
+                names.extend(out.feature_names[j] for j in new)
             else:
                 f = np.zeros((len(base), 1), dtype=np.float32)
-                ok = rows >= 0
                 f[ok, 0] = out.scores[rows[ok]]
                 blocks.append(f)
-                names.append(_stage_name(stage, i))
+                names.append(_stage_name(last, i))
         names = _dedupe(names)
         return base.with_features(np.hstack(blocks), names)
 
@@ -218,6 +283,73 @@ class Precomputed(Stage):
 
     def __repr__(self) -> str:
         return f"Precomputed({self.name or self.run!r})"
+
+
+# ------------------------------------------------------------------------------ walking
+def iter_stages(stage: Stage) -> Iterator[Stage]:
+    """``stage`` and every stage inside it, depth first, in order."""
+    yield stage
+    for child in stage.children():
+        yield from iter_stages(child)
+
+
+def is_learned(stage: Stage) -> bool:
+    """True for a stage that is trained from labelled data (a ranker with ``fit(LetorData)``).
+
+    The test is structural (scikit-learn's duck typing): a stage with no child stages that has
+    a ``fit`` method and an ``is_fitted`` property, as :class:`~rankstack.ltr.Ranker` does.
+    """
+    return (
+        callable(getattr(stage, "fit", None))
+        and hasattr(type(stage), "is_fitted")
+        and not stage.children()
+    )
+
+
+def learned_stages(stage: Stage) -> list[Stage]:
+    """The learned stages inside ``stage`` (``stage`` itself included), in order."""
+    return [s for s in iter_stages(stage) if is_learned(s)]
+
+
+def check_fitted(stage: Stage) -> None:
+    """Raise :class:`NotFittedError` naming the first learned stage that is not fitted."""
+    for i, s in enumerate(learned_stages(stage)):
+        if not getattr(s, "is_fitted", True):
+            raise NotFittedError(
+                f"{type(s).__name__} (learned stage {i + 1} of the pipeline) is not fitted: "
+                "call pipeline.fit(train_queries, train_qrels) or load a saved pipeline "
+                "(rankstack.pipeline_io.load_pipeline)"
+            )
+
+
+def clone(stage: Stage, *, share_unlearned: bool = False) -> Stage:
+    """An unfitted copy of ``stage`` with the same parameters (scikit-learn's ``clone``).
+
+    Child stages are cloned recursively; other parameters (an index, a run) are shared, not
+    copied. ``share_unlearned=True`` keeps the very same objects for every part that holds no
+    learned stage, so their caches (a BM25's impact matrix) survive, and copies only what is
+    trained: what cross-validation needs for each fold.
+    """
+    if share_unlearned and not learned_stages(stage):
+        return stage
+    if is_learned(stage) and callable(getattr(stage, "clone", None)):
+        return stage.clone()  # type: ignore[attr-defined]
+
+    def copy(value: Any) -> Any:
+        if isinstance(value, Stage):
+            return clone(value, share_unlearned=share_unlearned)
+        if isinstance(value, (list, tuple)) and any(isinstance(v, Stage) for v in value):
+            return type(value)(copy(v) for v in value)
+        return value
+
+    params = {k: copy(v) for k, v in stage.get_params().items()}
+    try:
+        return type(stage)(**params)
+    except TypeError as exc:
+        raise DataError(
+            f"cannot clone {type(stage).__name__}: its constructor does not accept the "
+            f"parameters get_params() returns ({exc})"
+        ) from exc
 
 
 def _stage_name(stage: Stage, i: int) -> str:

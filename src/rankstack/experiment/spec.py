@@ -19,7 +19,19 @@ Example (``examples/scifact.toml``)::
     name = "BM25 + RM3"
     pipeline = "rm3(bm25())"
 
-Unknown keys are refused with the list of valid ones, so a typo never silently changes a run.
+Systems with learned stages (``lambdamart()``, ``neural()``) are fitted before they are
+evaluated, by one of two protocols:
+
+- ``protocol = "split"`` (the default when the dataset has a ``train`` split): fit on
+  ``train_split``, select (early stopping) on ``dev_split`` or on a seeded ``dev_fraction`` of
+  the training queries, report on ``split``;
+- ``protocol = "cv"`` (the default for a dataset without a train split, such as Cranfield):
+  ``folds``-fold cross-validation over the queries, seeded by ``seed``; each fold's test queries
+  are ranked by a model fitted on the other folds, and the per-query values of all folds are
+  pooled, so significance tests pair over every query.
+
+Unknown keys are refused with the list of valid ones, so a typo never silently changes a run;
+so are unknown measures (with the list of valid measure names).
 """
 
 from __future__ import annotations
@@ -52,13 +64,21 @@ _TOP_KEYS = {
     "alpha": float,
     "rel": int,
     "description": str,
+    "protocol": str,
+    "train_split": str,
+    "dev_split": str,
+    "dev_fraction": float,
+    "folds": int,
+    "seed": int,
 }
+PROTOCOLS = ("auto", "split", "cv")
 _SYSTEM_KEYS = {"name": str, "pipeline": str, "description": str}
 _INDEX_KEYS = {
     "fields": list,
     "stemmer": (str, bool),
     "stopwords": (str, bool, list),
     "lowercase": bool,
+    "positions": bool,
 }
 
 
@@ -87,6 +107,12 @@ class ExperimentSpec:
     alpha: float = 0.05
     rel: int | None = None
     description: str = ""
+    protocol: str = "auto"
+    train_split: str | None = None
+    dev_split: str | None = None
+    dev_fraction: float = 0.0
+    folds: int = 5
+    seed: int = 0
     source: Path | None = None
 
     @classmethod
@@ -130,12 +156,27 @@ class ExperimentSpec:
             )
         index = dict(data.get("index", {}))
         _check_keys(index, _INDEX_KEYS, f"{where}: [index]")
+        measures = tuple(data.get("measures", DEFAULT_MEASURES))
+        _check_measures(measures, where)
+        protocol = data.get("protocol", "auto")
+        if protocol not in PROTOCOLS:
+            raise ExperimentError(
+                f"{where}: protocol {protocol!r} is unknown" + _suggest(protocol, list(PROTOCOLS))
+            )
+        dev_fraction = float(data.get("dev_fraction", 0.0))
+        if not 0.0 <= dev_fraction < 1.0:
+            raise ExperimentError(f"{where}: dev_fraction must be in [0, 1), found {dev_fraction}")
+        folds = int(data.get("folds", 5))
+        if folds < 2:
+            raise ExperimentError(f"{where}: folds must be >= 2, found {folds}")
+        if "dev_split" in data and dev_fraction:
+            raise ExperimentError(f"{where}: give dev_split or dev_fraction, not both")
         return cls(
             name=data.get("name", source.stem if source else "experiment"),
             dataset=data["dataset"],
             systems=tuple(systems),
             split=data.get("split", "test"),
-            measures=tuple(data.get("measures", DEFAULT_MEASURES)),
+            measures=measures,
             baseline=baseline,
             depth=int(data.get("depth", 1000)),
             index=index,
@@ -143,8 +184,48 @@ class ExperimentSpec:
             alpha=float(data.get("alpha", 0.05)),
             rel=data.get("rel"),
             description=data.get("description", ""),
+            protocol=protocol,
+            train_split=data.get("train_split"),
+            dev_split=data.get("dev_split"),
+            dev_fraction=dev_fraction,
+            folds=folds,
+            seed=int(data.get("seed", 0)),
             source=source,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that decide the results (for reports and cache keys)."""
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "split": self.split,
+            "measures": list(self.measures),
+            "baseline": self.baseline,
+            "depth": self.depth,
+            "index": self.index,
+            "tests": list(self.tests),
+            "alpha": self.alpha,
+            "rel": self.rel,
+            "protocol": self.protocol,
+            "train_split": self.train_split,
+            "dev_split": self.dev_split,
+            "dev_fraction": self.dev_fraction,
+            "folds": self.folds,
+            "seed": self.seed,
+        }
+
+
+def _check_measures(measures: tuple[str, ...], where: str) -> None:
+    from rankstack.evaluate import parse_measure
+    from rankstack.exceptions import MeasureError
+
+    for i, m in enumerate(measures):
+        if not isinstance(m, str):
+            raise ExperimentError(f"{where}: measures[{i}] must be a string, found {m!r}")
+        try:
+            parse_measure(m)
+        except MeasureError as exc:
+            raise ExperimentError(f"{where}: measures[{i}]: {exc}") from exc
 
 
 def _check_keys(data: dict[str, Any], allowed: dict[str, Any], where: str) -> None:

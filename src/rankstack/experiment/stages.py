@@ -1,8 +1,9 @@
-"""The stage names an experiment file can use, bound to the experiment's dataset and index.
+"""An experiment's dataset, its index and its stages (the factories bound to that index).
 
-``bm25(...)`` and ``rm3(...)`` share one index per set of ``[index]`` options, built once and
-cached on disk under ``RANKSTACK_HOME/indexes`` (keyed by the dataset, the index options and
-the index format), so a second run of an experiment starts searching at once.
+Every index-bound stage (``bm25``, ``rm3``, ``features``) shares one index per set of
+``[index]`` options, built once and cached on disk under ``RANKSTACK_HOME/indexes`` (keyed by
+the dataset, the index options and the index format), so a second run of an experiment starts
+searching at once. The stage names themselves live in :mod:`rankstack.experiment.factories`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from rankstack.exceptions import IndexFormatError, RankstackError
 from rankstack.experiment.expression import ExperimentError, parse_pipeline
 from rankstack.experiment.spec import ExperimentSpec, SystemSpec
 from rankstack.io._files import PathLike
-from rankstack.pipeline import Precomputed, Stage
+from rankstack.pipeline import Stage
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,16 @@ class ExperimentContext:
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._index: Any = None
         self._corpus: Corpus | None = None
+        self._fingerprint: dict[str, Any] | None = None
+        self._ds: tuple[Any] | None = None
 
     # ------------------------------------------------------------------ data
     def _dataset(self) -> Any:
+        if self._ds is None:
+            self._ds = (self._load_dataset(),)
+        return self._ds[0]
+
+    def _load_dataset(self) -> Any:
         from rankstack import datasets
 
         name = self.spec.dataset
@@ -64,23 +72,46 @@ class ExperimentContext:
                 self._corpus = load_corpus(self._path())
         return self._corpus
 
-    def queries(self) -> Queries:
+    def splits(self) -> list[str]:
+        """The dataset's split names (empty for a dataset without splits, like Cranfield)."""
         ds = self._dataset()
         if ds is not None:
-            return ds.queries(self.spec.split) if ds.split is None else ds.queries()
+            return [] if ds.split is not None else list(ds.splits)
         from rankstack.io import BeirFolder
 
         folder = BeirFolder.open(self._path())
-        qrels = folder.qrels(self.spec.split or "test")
-        return folder.queries().select(qrels.qids, missing="drop")
+        return [s for s in ("train", "dev", "test") if _has_qrels(folder, s)]
 
-    def qrels(self) -> Qrels:
+    def _split(self, split: str | None) -> str | None:
+        """``split`` if the dataset has splits, None for one without (all queries)."""
+        names = self.splits()
+        if not names:
+            return None
+        split = split or self.spec.split
+        if split not in names:
+            raise ExperimentError(
+                f"dataset {self.spec.dataset!r} has no split {split!r}; its splits are {names}"
+            )
+        return split
+
+    def queries(self, split: str | None = None) -> Queries:
+        """The judged queries of ``split`` (default: the experiment's report split)."""
         ds = self._dataset()
         if ds is not None:
-            return ds.qrels(self.spec.split) if ds.split is None else ds.qrels()
+            return ds.queries() if ds.split is not None else ds.queries(self._split(split))
         from rankstack.io import BeirFolder
 
-        return BeirFolder.open(self._path()).qrels(self.spec.split or "test")
+        folder = BeirFolder.open(self._path())
+        qrels = folder.qrels(self._split(split) or "test")
+        return folder.queries().select(qrels.qids, missing="drop")
+
+    def qrels(self, split: str | None = None) -> Qrels:
+        ds = self._dataset()
+        if ds is not None:
+            return ds.qrels() if ds.split is not None else ds.qrels(self._split(split))
+        from rankstack.io import BeirFolder
+
+        return BeirFolder.open(self._path()).qrels(self._split(split) or "test")
 
     # ------------------------------------------------------------------ index
     def _index_key(self) -> str:
@@ -134,76 +165,30 @@ class ExperimentContext:
         # index) and one index field per corpus field (its "multifield" index)
         layout = {"contents": names, **{n: [n] for n in names}} if len(names) > 1 else None
         self._index = build_index(
-            corpus, path, fields=layout or names, tokenizer=tokenizer, progress=None
+            corpus,
+            path,
+            fields=layout or names,
+            tokenizer=tokenizer,
+            positions=bool(opts.get("positions", False)),
+            progress=None,
         )
         return self._index
+
+    def index_fingerprint(self) -> dict[str, Any]:
+        """The fingerprint of the index (:func:`rankstack.pipeline_io.index_fingerprint`)."""
+        if self._fingerprint is None:
+            from rankstack.pipeline_io import index_fingerprint
+
+            self._fingerprint = index_fingerprint(self.index())
+        return self._fingerprint
 
     # ------------------------------------------------------------------ stages
     def factories(self) -> dict[str, Callable[..., Stage]]:
         """Stage name -> factory; parameters are the stages' own constructor parameters."""
-        ctx = self
+        from rankstack.experiment.factories import stage_factories
 
-        def bm25(
-            k1: float = 0.9,
-            b: float = 0.4,
-            variant: str = "lucene",
-            delta: float | None = None,
-            k: int | None = None,
-            fields: Mapping[str, float] | None = None,
-            quantize: bool | None = None,
-        ) -> Stage:
-            """BM25 over the experiment's index (k defaults to the experiment's depth)."""
-            from rankstack.retrieve import BM25
-
-            return BM25(
-                ctx.index(),
-                k1=k1,
-                b=b,
-                variant=variant,
-                delta=delta,
-                k=ctx.spec.depth if k is None else k,
-                fields=fields,
-                quantize=quantize,
-            )
-
-        def rm3(
-            first: Stage | None = None,
-            fb_docs: int = 10,
-            fb_terms: int = 10,
-            original_query_weight: float = 0.5,
-        ) -> Stage:
-            """RM3 expansion around a BM25 stage (default: ``bm25()``)."""
-            from rankstack.retrieve import BM25, RM3
-
-            base = first if first is not None else bm25()
-            if not isinstance(base, BM25):
-                raise ExperimentError(
-                    f"rm3 expands the queries of a bm25 stage, found {type(base).__name__}: "
-                    "write rm3(bm25(...))"
-                )
-            return RM3(
-                base,
-                fb_docs=fb_docs,
-                fb_terms=fb_terms,
-                original_query_weight=original_query_weight,
-            )
-
-        def run(path: str, name: str | None = None) -> Stage:
-            """A saved TREC run (path relative to the experiment file)."""
-            from rankstack.io import read_run
-
-            p = Path(path)
-            if not p.is_absolute() and ctx.spec.source is not None:
-                p = ctx.spec.source.parent / p
-            return Precomputed(read_run(p), name=name or p.stem)
-
-        def fuse(*stages: Stage, method: str = "rrf", **options: Any) -> Stage:
-            """Fusion of stages: method rrf, combsum, combmnz or interpolate."""
-            from rankstack.retrieve.fusion import Fuse
-
-            return Fuse(list(stages), method=method, **options)
-
-        return {"bm25": bm25, "rm3": rm3, "run": run, "fuse": fuse}
+        base = self.spec.source.parent if self.spec.source is not None else None
+        return stage_factories(self.index, depth=self.spec.depth, base=base, models=base)
 
     def build(self, system: SystemSpec) -> Stage:
         return parse_pipeline(
@@ -211,32 +196,29 @@ class ExperimentContext:
         )
 
 
+def _has_qrels(folder: Any, split: str) -> bool:
+    try:
+        folder.qrels(split)
+    except RankstackError:
+        return False
+    return True
+
+
 def check_spec(spec: ExperimentSpec) -> None:
     """Parse every pipeline without touching data, so typos fail before any work starts."""
-    from rankstack.pipeline import Stage as _Stage
+    from rankstack.experiment.factories import LazyFactory
 
-    class _Dummy(_Stage):
+    class _Dummy(Stage):
         is_retriever = True
 
-    ctx = ExperimentContext(spec)
-    real = ctx.factories()
     stubs: dict[str, Callable[..., Stage]] = {}
-    for name, factory in real.items():
-        stubs[name] = _stub_like(factory, _Dummy)
+    for name, factory in ExperimentContext(spec).factories().items():
+        stubs[name] = LazyFactory(lambda *a, **k: _Dummy(), _signature_of(factory))
     for system in spec.systems:
-        try:
-            parse_pipeline(system.pipeline, stubs, where=f"system {system.name!r}: pipeline")
-        except ExperimentError:
-            raise
+        parse_pipeline(system.pipeline, stubs, where=f"system {system.name!r}: pipeline")
 
 
-def _stub_like(factory: Callable[..., Stage], cls: type[Stage]) -> Callable[..., Stage]:
-    import functools
+def _signature_of(factory: Callable[..., Stage]) -> Callable[[], Any]:
     import inspect
 
-    @functools.wraps(factory)
-    def stub(*args: Any, **kwargs: Any) -> Stage:
-        return cls()
-
-    stub.__signature__ = inspect.signature(factory)  # type: ignore[attr-defined]
-    return stub
+    return lambda: inspect.signature(factory)

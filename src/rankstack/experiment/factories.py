@@ -1,0 +1,255 @@
+"""The stage names a pipeline expression can use, bound to one index.
+
+``stage_factories(index)`` maps each name of the expression language to a function that
+builds the stage: ``bm25``, ``rm3``, ``fuse``, ``cutoff``, ``run`` (a saved TREC run),
+``features`` (query-document features, when :mod:`rankstack.rerank` is installed),
+``lambdamart`` and ``neural`` (learned rankers; ``saved="stages/0"`` loads a saved one; not
+``model``, which is a parameter of ``NeuralRanker``). The
+parameters of each factory are the stage's own constructor parameters, so the expression parser
+can name an unknown parameter and list the valid ones. Experiments
+(:mod:`rankstack.experiment.stages`) and saved pipelines (:mod:`rankstack.pipeline_io`) share
+these factories, so a saved pipeline is re-read with exactly the grammar it was written in.
+
+The rankers' signatures are read lazily: listing ``neural``'s parameters imports torch only
+when an expression uses it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rankstack.exceptions import DataError
+from rankstack.experiment.expression import ExperimentError
+from rankstack.pipeline import Cutoff, Precomputed, Stage
+
+#: rankers whose saved folder a factory can load with ``saved=...``
+RANKER_CLASSES = {"lambdamart": ("rankstack.ltr.gbdt", "LambdaMART")}
+RANKER_CLASSES["neural"] = ("rankstack.ltr.neural", "NeuralRanker")
+
+#: parameters that the experiment sets differently from the class default
+EXPERIMENT_DEFAULTS: dict[str, dict[str, Any]] = {"neural": {"progress": False}}
+
+
+class LazyFactory:
+    """A factory whose signature is computed on first use (it may import torch)."""
+
+    def __init__(
+        self, make: Callable[..., Stage], signature: Callable[[], inspect.Signature]
+    ) -> None:
+        self._make = make
+        self._signature = signature
+        self._sig: inspect.Signature | None = None
+        self.__doc__ = make.__doc__
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        if self._sig is None:
+            self._sig = self._signature()
+        return self._sig
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Stage:
+        return self._make(*args, **kwargs)
+
+
+def _import(module: str, name: str) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _class_signature(
+    cls: type, *, drop: tuple[str, ...] = (), extra: tuple[inspect.Parameter, ...] = ()
+) -> inspect.Signature:
+    """The keyword-only signature of ``cls.__init__`` without ``self`` and ``drop``."""
+    params = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for name, p in inspect.signature(cls.__init__).parameters.items()  # type: ignore[misc]
+        if name != "self" and name not in drop and p.kind is not p.VAR_KEYWORD
+    ]
+    return inspect.Signature([*extra, *params])
+
+
+def _ranker_factory(kind: str, models: Path | None) -> LazyFactory:
+    module, cls_name = RANKER_CLASSES[kind]
+
+    def make(saved: str | None = None, **params: Any) -> Stage:
+        from rankstack._compat import require
+
+        cls = _import(module, cls_name)
+        if saved is not None:
+            if params:
+                raise ExperimentError(
+                    f"{kind}(saved=...) loads a saved model; its parameters are in the model "
+                    f"folder, so {sorted(params)} cannot be given too"
+                )
+            folder = Path(saved)
+            if not folder.is_absolute() and models is not None:
+                folder = models / folder
+            loaded: Stage = cls.load(folder)
+            return loaded
+        if kind == "lambdamart":
+            require("lightgbm")
+        return cls(**{**EXPERIMENT_DEFAULTS.get(kind, {}), **params})
+
+    def signature() -> inspect.Signature:
+        saved = inspect.Parameter(
+            "saved", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None"
+        )
+        return _class_signature(_import(module, cls_name), extra=(saved,))
+
+    make.__doc__ = f"A {cls_name} ranker (``saved='DIR'`` loads a saved one)."
+    return LazyFactory(make, signature)
+
+
+def features_class() -> type[Stage] | None:
+    """:class:`rankstack.rerank.Features`, or None while that module is not installed."""
+    try:
+        cls: type[Stage] = _import("rankstack.rerank", "Features")
+    except (ImportError, AttributeError):
+        return None
+    return cls
+
+
+def stage_factories(
+    index: Callable[[], Any],
+    *,
+    depth: int = 1000,
+    base: Path | None = None,
+    models: Path | None = None,
+) -> dict[str, Callable[..., Stage]]:
+    """Stage name -> factory, with every index-bound stage over ``index()``.
+
+    Parameters
+    ----------
+    index:
+        Returns the :class:`~rankstack.index.Index` (called only when a stage needs it, so a
+        file can be checked without building an index).
+    depth:
+        Default ``k`` of ``bm25()`` (the experiment's depth).
+    base:
+        Folder that relative ``run(path=...)`` paths are read from.
+    models:
+        Folder that relative ``lambdamart(saved=...)`` / ``neural(saved=...)`` paths are
+        read from.
+    """
+
+    def bm25(
+        k1: float = 0.9,
+        b: float = 0.4,
+        variant: str = "lucene",
+        delta: float | None = None,
+        k: int | None = None,
+        fields: Mapping[str, float] | None = None,
+        quantize: bool | None = None,
+        name: str = "bm25",
+    ) -> Stage:
+        """BM25 over the index (``k`` defaults to the experiment's depth)."""
+        from rankstack.retrieve import BM25
+
+        return BM25(
+            index(),
+            k1=k1,
+            b=b,
+            variant=variant,
+            delta=delta,
+            k=depth if k is None else k,
+            fields=fields,
+            quantize=quantize,
+            name=name,
+        )
+
+    def rm3(
+        first: Stage | None = None,
+        fb_docs: int = 10,
+        fb_terms: int = 10,
+        original_query_weight: float = 0.5,
+        field: str | None = None,
+        filter_terms: bool = True,
+        max_df_ratio: float = 0.1,
+        k: int | None = None,
+        name: str = "rm3",
+    ) -> Stage:
+        """RM3 expansion around a BM25 stage (default: ``bm25()``)."""
+        from rankstack.retrieve import BM25, RM3
+
+        base_stage = first if first is not None else bm25()
+        if not isinstance(base_stage, BM25):
+            raise ExperimentError(
+                f"rm3 expands the queries of a bm25 stage, found {type(base_stage).__name__}: "
+                "write rm3(bm25(...))"
+            )
+        return RM3(
+            base_stage,
+            fb_docs=fb_docs,
+            fb_terms=fb_terms,
+            original_query_weight=original_query_weight,
+            field=field,
+            filter_terms=filter_terms,
+            max_df_ratio=max_df_ratio,
+            k=k,
+            name=name,
+        )
+
+    def run(path: str, name: str | None = None) -> Stage:
+        """A saved TREC run (a relative path is read from the experiment's folder)."""
+        from rankstack.io import read_run
+
+        p = Path(path)
+        if not p.is_absolute() and base is not None:
+            p = base / p
+        return Precomputed(read_run(p), name=name or p.stem)
+
+    def fuse(
+        *stages: Stage,
+        method: str = "rrf",
+        k: int = 60,
+        norm: str | None = None,
+        weights: list[float] | None = None,
+        alpha: float | None = None,
+        depth: int | None = None,
+    ) -> Stage:
+        """Fusion of stages: method rrf, combsum, combmnz or interpolate."""
+        from rankstack.retrieve.fusion import Fuse
+
+        if not stages:
+            raise ExperimentError("fuse() needs at least one stage: fuse(bm25(), rm3(bm25()))")
+        bad = [type(s).__name__ for s in stages if not isinstance(s, Stage)]
+        if bad:
+            raise ExperimentError(f"fuse() takes stages, found {bad}")
+        return Fuse(
+            list(stages), method=method, k=k, norm=norm, weights=weights, alpha=alpha, depth=depth
+        )
+
+    def cutoff(k: int) -> Stage:
+        """Keep the top ``k`` of each query (the same as ``stage % k``)."""
+        return Cutoff(k)
+
+    factories: dict[str, Callable[..., Stage]] = {
+        "bm25": bm25,
+        "rm3": rm3,
+        "run": run,
+        "fuse": fuse,
+        "cutoff": cutoff,
+        "lambdamart": _ranker_factory("lambdamart", models),
+        "neural": _ranker_factory("neural", models),
+    }
+    feats = features_class()
+    if feats is not None:
+        cls = feats
+
+        def make_features(**params: Any) -> Stage:
+            try:
+                return cls(index(), **params)  # type: ignore[call-arg]
+            except (TypeError, ValueError) as exc:
+                if isinstance(exc, DataError):
+                    raise
+                raise ExperimentError(f"features(): {exc}") from exc
+
+        make_features.__doc__ = "Query-document features over the index (rankstack.rerank)."
+        factories["features"] = LazyFactory(
+            make_features, lambda: _class_signature(cls, drop=("index",))
+        )
+    return factories
