@@ -156,14 +156,48 @@ def find_postings(
 ) -> np.ndarray:
     """Index of the forward posting ``(docs[i], want[i])``, or -1 where the doc lacks the term.
 
-    A binary search over each document's ascending term ids, run for all queries at once:
-    each round halves every search interval, so there are ``log2(longest term list)`` rounds.
+    When the candidates' term lists are short next to the number of lookups (abstracts,
+    passages), their postings are gathered once into one ascending key array and every lookup
+    is one ``searchsorted``; otherwise (long documents, few lookups each) a binary search runs
+    over each document's term list, all lookups at once.
     """
+    docs = np.asarray(docs, dtype=np.int64)
+    want = np.asarray(want, dtype=np.int64)
+    if not len(docs):
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(docs, kind="stable")
+    d_sorted = docs[order]
+    first = np.ones(len(docs), dtype=bool)
+    first[1:] = d_sorted[1:] != d_sorted[:-1]
+    uniq = d_sorted[first]
+    lo = np.asarray(indptr[uniq], dtype=np.int64)
+    n = np.asarray(indptr[uniq + 1], dtype=np.int64) - lo
+    if int(n.sum()) > 4 * len(docs):
+        return _bisect_postings(indptr, terms, docs, want)
+    rows = np.empty(len(docs), dtype=np.int64)
+    rows[order] = np.cumsum(first) - 1
+    gathered = ranges(lo, n)
+    g_terms = np.asarray(terms[gathered], dtype=np.int64)
+    span = max(int(want.max(initial=0)), int(g_terms.max(initial=0))) + 1
+    keys = np.repeat(np.arange(len(uniq), dtype=np.int64), n) * span + g_terms
+    needle = rows * span + want
+    pos = np.minimum(np.searchsorted(keys, needle), max(len(keys) - 1, 0))
+    out = np.full(len(docs), -1, dtype=np.int64)
+    if len(keys):
+        hit = keys[pos] == needle
+        out[hit] = gathered[pos[hit]]
+    return out
+
+
+def _bisect_postings(
+    indptr: np.ndarray, terms: np.ndarray, docs: np.ndarray, want: np.ndarray
+) -> np.ndarray:
+    """:func:`find_postings` by a binary search over each document's ascending term ids, run
+    for all lookups at once: ``log2(longest term list)`` rounds."""
     n = len(docs)
     lo = np.asarray(indptr[docs], dtype=np.int64)
     hi = np.asarray(indptr[docs + 1], dtype=np.int64)
     end = hi.copy()
-    want = np.asarray(want, dtype=np.int64)
     active = np.flatnonzero(lo < hi)
     while len(active):
         a_lo, a_hi = lo[active], hi[active]
