@@ -16,6 +16,7 @@ from rich.markup import escape
 from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     datasets_cmd,
     eval_cmd,
+    features_cmd,
     index_cmd,
     ltr_cmd,
     pipeline_cmd,

@@ -21,7 +21,7 @@ from rankstack.exceptions import DataError
 
 features_app = typer.Typer(
     name="features",
-    help="Feature analysis: rank the features of a LETOR set.",
+    help="Features: list the query-document features; rank the features of a LETOR set.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )

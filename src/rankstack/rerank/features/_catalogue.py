@@ -180,12 +180,20 @@ def list_features(
     :class:`~rankstack.rerank.Features` stage's argument does.
     """
     if fields is None:
-        names = _expand(features)
-        return [
-            FeatureInfo(s.template, s.description, None, s.positions)
-            for s in SPECS
-            if s.family in names
-        ]
+        check_names(features)
+        by_family = {s.family: s for s in SPECS}
+        out: list[FeatureInfo] = []
+        for item in dict.fromkeys(_expand(features)):
+            spec = by_family.get(item)
+            if spec is not None:
+                out.append(FeatureInfo(spec.template, spec.description, None, spec.positions))
+                continue
+            spec = max(
+                (s for s in SPECS if s.per_field and item.startswith(s.prefix)),
+                key=lambda s: len(s.prefix),
+            )
+            out.append(FeatureInfo(item, spec.description, item[len(spec.prefix) :], False))
+        return out
     main = fields[0] if fields else ""
     return [
         FeatureInfo(
