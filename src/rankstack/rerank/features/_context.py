@@ -19,7 +19,7 @@ from rankstack.data import Corpus
 from rankstack.data._columns import take_str, to_str_list
 from rankstack.exceptions import DataError
 from rankstack.index import FieldIndex, Index
-from rankstack.rerank.features._pairs import Pairs, QueryTerms, find_postings, ranges
+from rankstack.rerank.features._pairs import DocGroups, Pairs, QueryTerms, find_postings, ranges
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,20 @@ class Context:
         return self.cache[key]
 
     # ----------------------------------------------------------------- per-field gathers
+    def doc_groups(self) -> DocGroups:
+        """The entries grouped by document (shared by every field's lookups)."""
+        out: DocGroups = self.memo(
+            "doc_groups", lambda: DocGroups.of(self.pairs.doc[self.pairs.e_pair])
+        )
+        return out
+
     def postings(self, name: str) -> np.ndarray:
         """Forward posting index of every entry in field ``name`` (-1: term not in doc)."""
 
         def make() -> np.ndarray:
             f = self.field(name)
             p = self.pairs
-            return find_postings(f.fwd_indptr, f.fwd_terms, p.doc[p.e_pair], p.e_term)
+            return find_postings(f.fwd_indptr, f.fwd_terms, self.doc_groups(), p.e_term)
 
         out: np.ndarray = self.memo(f"postings:{name}", make)
         return out
@@ -149,7 +156,10 @@ class Context:
     def _occurrences(self) -> Occurrences:
         p = self.pairs
         fwd = self._forward()
-        post = find_postings(fwd.indptr, fwd.terms, fwd.rows(p.doc[p.e_pair]), p.e_term)
+        groups = self.doc_groups()
+        post = find_postings(
+            fwd.indptr, fwd.terms, groups.with_uniq(fwd.rows(groups.uniq)), p.e_term
+        )
         hit = np.flatnonzero(post >= 0)
         lo = np.asarray(fwd.pos_indptr[post[hit]], dtype=np.int64)
         hi = np.asarray(fwd.pos_indptr[post[hit] + 1], dtype=np.int64)

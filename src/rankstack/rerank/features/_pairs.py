@@ -151,41 +151,59 @@ class Pairs:
         )
 
 
+@dataclass(frozen=True)
+class DocGroups:
+    """Lookups grouped by document: ``uniq`` the distinct docs (ascending), ``rows`` each
+    lookup's index into ``uniq``, ``order`` the lookups sorted by document (stable)."""
+
+    order: np.ndarray
+    uniq: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def of(cls, docs: np.ndarray) -> DocGroups:
+        docs = np.asarray(docs, dtype=np.int64)
+        order = np.argsort(docs, kind="stable")
+        d_sorted = docs[order]
+        first = np.ones(len(docs), dtype=bool)
+        first[1:] = d_sorted[1:] != d_sorted[:-1]
+        rows = np.empty(len(docs), dtype=np.int64)
+        rows[order] = np.cumsum(first) - 1
+        return cls(order, d_sorted[first], rows)
+
+    def with_uniq(self, uniq: np.ndarray) -> DocGroups:
+        """The same grouping over renumbered documents (an order-preserving map)."""
+        return DocGroups(self.order, uniq, self.rows)
+
+
 def find_postings(
-    indptr: np.ndarray, terms: np.ndarray, docs: np.ndarray, want: np.ndarray
+    indptr: np.ndarray, terms: np.ndarray, groups: DocGroups, want: np.ndarray
 ) -> np.ndarray:
-    """Index of the forward posting ``(docs[i], want[i])``, or -1 where the doc lacks the term.
+    """Index of the forward posting ``(doc, want[i])`` of each lookup ``i`` (its doc given by
+    ``groups``), or -1 where the doc lacks the term.
 
     When the candidates' term lists are short next to the number of lookups (abstracts,
-    passages), their postings are gathered once into one ascending key array and every lookup
-    is one ``searchsorted``; otherwise (long documents, few lookups each) a binary search runs
-    over each document's term list, all lookups at once.
+    passages), their postings are gathered once into one ascending key array and the lookups,
+    in document order, are one ``searchsorted``; otherwise (long documents, few lookups each)
+    a binary search runs over each document's term list, all lookups at once.
     """
-    docs = np.asarray(docs, dtype=np.int64)
     want = np.asarray(want, dtype=np.int64)
-    if not len(docs):
+    if not len(want):
         return np.zeros(0, dtype=np.int64)
-    order = np.argsort(docs, kind="stable")
-    d_sorted = docs[order]
-    first = np.ones(len(docs), dtype=bool)
-    first[1:] = d_sorted[1:] != d_sorted[:-1]
-    uniq = d_sorted[first]
-    lo = np.asarray(indptr[uniq], dtype=np.int64)
-    n = np.asarray(indptr[uniq + 1], dtype=np.int64) - lo
-    if int(n.sum()) > 4 * len(docs):
-        return _bisect_postings(indptr, terms, docs, want)
-    rows = np.empty(len(docs), dtype=np.int64)
-    rows[order] = np.cumsum(first) - 1
+    lo = np.asarray(indptr[groups.uniq], dtype=np.int64)
+    n = np.asarray(indptr[groups.uniq + 1], dtype=np.int64) - lo
+    if int(n.sum()) > 4 * len(want):
+        return _bisect_postings(indptr, terms, groups.uniq[groups.rows], want)
     gathered = ranges(lo, n)
     g_terms = np.asarray(terms[gathered], dtype=np.int64)
     span = max(int(want.max(initial=0)), int(g_terms.max(initial=0))) + 1
-    keys = np.repeat(np.arange(len(uniq), dtype=np.int64), n) * span + g_terms
-    needle = rows * span + want
+    keys = np.repeat(np.arange(len(groups.uniq), dtype=np.int64), n) * span + g_terms
+    needle = (groups.rows * span + want)[groups.order]  # nearly ascending: cache-friendly
     pos = np.minimum(np.searchsorted(keys, needle), max(len(keys) - 1, 0))
-    out = np.full(len(docs), -1, dtype=np.int64)
+    out = np.full(len(want), -1, dtype=np.int64)
     if len(keys):
         hit = keys[pos] == needle
-        out[hit] = gathered[pos[hit]]
+        out[groups.order[hit]] = gathered[pos[hit]]
     return out
 
 
