@@ -116,9 +116,10 @@ def test_cli_runs_scifact_experiment_and_writes_json(
         "RRF.trec",
     ]
     # a second run reuses the cached index
-    assert (
-        main(["experiment", str(write(tmp_path, SMALL)), "--cache", str(tmp_path / "c"), "-q"]) == 0
-    )
+    assert (out.with_suffix(".html")).is_file()  # the report goes next to the JSON
+    again = ["experiment", str(write(tmp_path, SMALL)), "--cache", str(tmp_path / "c")]
+    assert main([*again, "--no-report"]) == 0
+    assert "3 hits, 0 computed" in capsys.readouterr().out
 
 
 def test_cli_bad_experiment_is_one_line_exit_2(
@@ -128,3 +129,54 @@ def test_cli_bad_experiment_is_one_line_exit_2(
     assert code == 2
     err = capsys.readouterr().err
     assert "unknown key 'systemz'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'dataset = "x"\nmeasures = ["nDGC@10"]\nsystems = [{name = "a", pipeline = "bm25()"}]',
+            "measures[0]: unknown measure 'nDGC@10'; valid measures: nDCG[@k], AP[@k]",
+        ),
+        (
+            'dataset = "x"\nprotocol = "kfold"\nsystems = [{name = "a", pipeline = "bm25()"}]',
+            "protocol 'kfold' is unknown; valid names: auto, cv, split",
+        ),
+        (
+            'dataset = "x"\nfolds = 1\nsystems = [{name = "a", pipeline = "bm25()"}]',
+            "folds must be >= 2",
+        ),
+        (
+            'dataset = "x"\ndev_fraction = 1.5\nsystems = [{name = "a", pipeline = "bm25()"}]',
+            "dev_fraction must be in [0, 1)",
+        ),
+        (
+            'dataset = "x"\n[index]\npositons = true\n[[systems]]\nname = "a"\npipeline = "bm25()"',
+            "unknown key 'positons' (did you mean 'positions'?)",
+        ),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ExperimentError, match=re.escape(message)):
+        ExperimentSpec.from_toml(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        (
+            "bm25(k=100) >> lambdamart(n_estimator=5)",
+            "stage 'lambdamart' has no parameter 'n_estimator' (did you mean 'n_estimators'?)",
+        ),
+        ("bm25(k=100) >> neural(los='x')", "stage 'neural' has no parameter 'los'"),
+        ("bm25(k=100) >> featurez()", "unknown stage 'featurez' (did you mean 'features'?)"),
+        ("bm25(k=100) >> features(feature=['x'])", "stage 'features' has no parameter 'feature'"),
+    ],
+)
+def test_unknown_learned_or_feature_parameters_list_the_valid_ones(
+    tmp_path: Path, pipeline: str, message: str
+) -> None:
+    text = f'dataset = "no/such"\nsystems = [{{name = "a", pipeline = "{pipeline}"}}]'
+    with pytest.raises(ExperimentError, match=re.escape(message)) as info:
+        Experiment.from_toml(write(tmp_path, text))
+    assert "valid names:" in str(info.value)

@@ -26,7 +26,7 @@ _NAMES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "BM25": ("bm25", ("index", "n_jobs"), None),
     "RM3": ("rm3", (), "bm25"),
     "Fuse": ("fuse", (), "stages"),
-    "Features": ("features", ("index", "n_jobs"), None),
+    "Features": ("features", ("index", "corpus", "chunk_entries"), None),
     "LambdaMART": ("lambdamart", (), None),
     "NeuralRanker": ("neural", ("progress", "checkpoint_dir"), None),
 }
@@ -68,6 +68,9 @@ class _Writer:
             text = self.resolve(stage)
             if text is not None:
                 return text
+        inner = getattr(stage, "wrapped_stage", None)  # a cache in front of a stage
+        if isinstance(inner, Stage):
+            return self.write(inner, top=top)
         if isinstance(stage, Then):
             parts: list[str] = []
             for step in stage.stages:
@@ -106,7 +109,7 @@ class _Writer:
         if positional is not None:
             value = params.pop(positional)
             items = value if isinstance(value, (list, tuple)) else [value]
-            args.extend(self.write(s) for s in items)
+            args.extend(self.write(s, top=True) for s in items)
         for key, value in params.items():
             if key in bound:
                 continue

@@ -119,6 +119,7 @@ def stage_factories(
     depth: int = 1000,
     base: Path | None = None,
     models: Path | None = None,
+    corpus: Callable[[], Any] | None = None,
 ) -> dict[str, Callable[..., Stage]]:
     """Stage name -> factory, with every index-bound stage over ``index()``.
 
@@ -134,6 +135,9 @@ def stage_factories(
     models:
         Folder that relative ``lambdamart(saved=...)`` / ``neural(saved=...)`` paths are
         read from.
+    corpus:
+        Returns the corpus of the index: ``features()`` over an index built without positions
+        then takes the positions of its phrase and proximity features from the text.
     """
 
     def bm25(
@@ -241,8 +245,11 @@ def stage_factories(
         cls = feats
 
         def make_features(**params: Any) -> Stage:
+            idx = index()
+            if corpus is not None and not getattr(idx, "positions", True):
+                params["corpus"] = corpus()
             try:
-                return cls(index(), **params)  # type: ignore[call-arg]
+                return cls(idx, **params)  # type: ignore[call-arg]
             except (TypeError, ValueError) as exc:
                 if isinstance(exc, DataError):
                     raise
@@ -250,6 +257,6 @@ def stage_factories(
 
         make_features.__doc__ = "Query-document features over the index (rankstack.rerank)."
         factories["features"] = LazyFactory(
-            make_features, lambda: _class_signature(cls, drop=("index",))
+            make_features, lambda: _class_signature(cls, drop=("index", "corpus"))
         )
     return factories

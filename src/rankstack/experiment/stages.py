@@ -188,7 +188,9 @@ class ExperimentContext:
         from rankstack.experiment.factories import stage_factories
 
         base = self.spec.source.parent if self.spec.source is not None else None
-        return stage_factories(self.index, depth=self.spec.depth, base=base, models=base)
+        return stage_factories(
+            self.index, depth=self.spec.depth, base=base, models=base, corpus=self.corpus
+        )
 
     def build(self, system: SystemSpec) -> Stage:
         return parse_pipeline(
