@@ -332,3 +332,11 @@ def test_in_a_pipeline_and_from_a_path(
     out = pipe.transform(small_queries)
     np.testing.assert_array_equal(out.feature("bm25_contents"), out.scores.astype(np.float32))
     assert Features(path).get_params()["index"] == path
+
+
+@pytest.mark.slow
+def test_all_scifact_test_pairs_match_the_reference(scifact_index: Index, scifact: tuple) -> None:
+    _, queries = scifact
+    run = BM25(scifact_index, fields={"contents": 1.0}, k=100).transform(queries)
+    out = Features(scifact_index).transform(queries, run)
+    assert_matches_reference(out, reference_features(scifact_index, queries, run))
