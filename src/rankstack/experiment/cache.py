@@ -127,7 +127,7 @@ class RunCache:
     def __init__(self, root: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> None:
         self.root = Path(root) if root is not None else None
         self.enabled = enabled
-        self._memory: dict[str, Run] = {}
+        self._memory: dict[str, tuple[Run, dict[str, Any]]] = {}
         self.stats: Counter[str] = Counter()
         self.computed: list[str] = []
 
@@ -143,11 +143,15 @@ class RunCache:
         label: str = "",
         *,
         refresh: bool = False,
+        info: dict[str, Any] | None = None,
     ) -> Run:
         """The run for ``description``: from memory, from disk (verified), or ``compute()``.
 
-        ``refresh=True`` computes it in any case and stores the result.
+        ``refresh=True`` computes it in any case and stores the result. ``info``, a dict that
+        ``compute`` fills with facts about the computation, is stored with the entry and filled
+        from it on a hit.
         """
+        info = {} if info is None else info
         key = digest({**description, "cache_version": CACHE_VERSION})
         if not self.enabled:
             self.stats["misses"] += 1
@@ -155,20 +159,24 @@ class RunCache:
             return compute()
         if key in self._memory and not refresh:
             self.stats["hits"] += 1
-            return self._memory[key]
-        run = self._read(key, label) if self.root is not None and not refresh else None
-        if run is not None:
+            run, stored = self._memory[key]
+            info.update(stored)
+            return run
+        found = self._read(key, label) if self.root is not None and not refresh else None
+        if found is not None:
             self.stats["hits"] += 1
+            run = found[0]
+            info.update(found[1])
         else:
             self.stats["misses"] += 1
             self.computed.append(label)
             run = compute()
             if self.root is not None:
-                self._write(key, description, run)
-        self._memory[key] = run
+                self._write(key, description, run, info)
+        self._memory[key] = (run, dict(info))
         return run
 
-    def _read(self, key: str, label: str) -> Run | None:
+    def _read(self, key: str, label: str) -> tuple[Run, dict[str, Any]] | None:
         data_path, meta_path = self._paths(key)
         if not meta_path.exists() and not data_path.exists():
             return None
@@ -187,9 +195,9 @@ class RunCache:
             )
             return None
         logger.debug("cache hit %s (%s)", key, label)
-        return run
+        return run, dict(meta.get("info") or {})
 
-    def _write(self, key: str, description: dict[str, Any], run: Run) -> None:
+    def _write(self, key: str, description: dict[str, Any], run: Run, info: dict[str, Any]) -> None:
         data_path, meta_path = self._paths(key)
         data = run_to_bytes(run)
         meta = {
@@ -198,6 +206,7 @@ class RunCache:
             "description": description,
             "sha256": hashlib.sha256(data).hexdigest(),
             "bytes": len(data),
+            "info": info,
         }
         try:
             with atomic_write(data_path, "wb") as fh:

@@ -552,7 +552,9 @@ class Experiment:
         misses = self.cache.stats["misses"]
         # saving needs the fitted models: fit again even if the run is cached
         refresh = save_dir is not None
-        run = self.cache.get(description, compute, label=f"fitted {expr}", refresh=refresh)
+        run = self.cache.get(
+            description, compute, label=f"fitted {expr}", refresh=refresh, info=fit
+        )
         cached = self.cache.stats["misses"] == misses
         return run, cached, fit
 
