@@ -125,7 +125,7 @@ class RunCache:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> None:
-        self.root = Path(root) if root is not None else None
+        self.root = Path(root).expanduser() if root is not None else None
         self.enabled = enabled
         self._memory: dict[str, tuple[Run, dict[str, Any]]] = {}
         self.stats: Counter[str] = Counter()

@@ -217,8 +217,9 @@ class ExperimentResult:
 
 
 def slug(name: str) -> str:
-    """A file-name-safe form of a system name."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_")
+    """A file-name-safe form of a system name (``BEIR SciFact (test)`` -> ``BEIR_SciFact_test``)."""
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+    return "_".join(part for part in safe.split("_") if part)
 
 
 class Experiment:
