@@ -82,3 +82,33 @@ def test_scaled_and_get_params(queries: Queries, run_a: Run) -> None:
     assert out.scores.tolist() == [1.5, 1.0, 0.5, 2.5, 2.0]
     assert Cutoff(7).get_params() == {"k": 7}
     assert repr(Cutoff(7)) == "Cutoff(k=7)"
+
+
+def test_feature_union_keeps_input_features_and_adds_only_new_ones(
+    queries: Queries, run_a: Run
+) -> None:
+    base = run_a.with_features(np.arange(5, dtype=np.float32)[:, None], ["prior"])
+    out = (Precomputed(base) >> (Length() ** Negate()))(queries)
+    # the input's own feature first, then Length's new one, then Negate's score (it adds none)
+    assert out.feature_names == ("prior", "doclen", "negate_1")
+    assert out.feature("negate_1").tolist() == (-base.scores).tolist()
+
+
+def test_get_set_params_children_and_clone() -> None:
+    from rankstack.pipeline import clone, iter_stages, learned_stages
+
+    inner = Cutoff(5)
+    pipe = Precomputed(Run.empty(["q"])) >> inner >> Negate()
+    assert pipe.get_params() == {"stages": pipe.stages}
+    assert pipe.children() == pipe.stages
+    assert list(iter_stages(pipe))[1:] == pipe.stages
+    assert learned_stages(pipe) == []
+    assert inner.set_params(k=3) is inner and inner.k == 3
+    with pytest.raises(DataError, match=r"Cutoff has no parameter 'kk'; valid: \['k'\]"):
+        inner.set_params(kk=3)
+    copy = clone(pipe)
+    assert isinstance(copy, Then) and copy is not pipe
+    assert [type(s) for s in copy.stages] == [type(s) for s in pipe.stages]
+    assert copy.stages[1] is not inner and copy.stages[1].get_params() == {"k": 3}
+    assert copy.stages[0].run is pipe.stages[0].run  # non-stage parameters are shared
+    assert clone(pipe, share_unlearned=True) is pipe  # nothing learned: nothing to copy

@@ -116,3 +116,28 @@ def test_clone_is_unfitted_and_shares_what_is_not_learned(world: World, world_in
     bm25 = pipe.stages[0]  # type: ignore[attr-defined]
     assert isinstance(bm25, BM25)
     assert clone(bm25).index is bm25.index
+
+
+def test_a_run_lacking_trained_features_names_them(world: World, world_index: Index) -> None:
+    tq, tr, *_ = split(world)
+    pipe = parse(LEARNED, world_index)
+    pipe.fit(tq, tr)  # type: ignore[attr-defined]
+    model = pipe.stages[-1]  # type: ignore[attr-defined]
+    other = parse(
+        "bm25(k=30) >> (bm25(k=200, name='flat') ** bm25(k=200, name='other'))", world_index
+    )
+    with pytest.raises(MissingFeaturesError, match=r"lacks feature\(s\) \['long', 'title'\]"):
+        (other >> model).transform(tq)
+
+
+def test_example_experiment_files_are_valid() -> None:
+    from pathlib import Path
+
+    from rankstack.experiment import ExperimentSpec
+    from rankstack.experiment.stages import check_spec
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    for name in ("scifact.toml", "cranfield.toml"):
+        spec = ExperimentSpec.from_toml(root / name)
+        check_spec(spec)
+        assert any("lambdamart" in s.pipeline for s in spec.systems)
