@@ -49,6 +49,7 @@ def fitted(world: World, world_index: Index) -> Stage:
         "bm25(k=100) >> lambdamart(n_estimators=20, label_gain=[0, 1, 3],"
         " booster_params={'max_bin': 63})",
         "bm25(k=100) >> neural(hidden=[16, 8], loss='lambdaloss', epochs=3)",
+        "bm25(k=50) >> features(features=['bm25', 'lm'], mu=1000.0, fields=['title'])",
     ],
 )
 def test_describe_round_trips_through_the_parser(text: str, world_index: Index) -> None:
@@ -152,3 +153,19 @@ def test_corrupt_or_foreign_folders_are_refused(fitted: Stage, tmp_path: Path) -
     with pytest.raises(RankstackError, match="is not a saved pipeline"):
         save_pipeline(fitted, tmp_path / "busy")
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_features_pipeline_round_trips(world: World, world_index: Index, tmp_path: Path) -> None:
+    qids = world.queries.qid_list()
+    text = (
+        "bm25(k=30) >> features(features='no_positions') >> "
+        "lambdamart(n_estimators=10, min_data_in_leaf=5)"
+    )
+    pipe = parse(text, world_index)
+    pipe.fit(world.queries.select(qids[:40]), world.qrels.select(qids[:40]))  # type: ignore[attr-defined]
+    folder = save_pipeline(pipe, tmp_path / "feat")
+    assert read_description(folder)["expression"] == (
+        "bm25(k=30) >> features(features='no_positions') >> lambdamart(saved='stages/0')"
+    )
+    test = world.queries.select(qids[40:])
+    assert load_pipeline(folder).transform(test).equals(pipe.transform(test))
