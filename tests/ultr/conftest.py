@@ -18,7 +18,10 @@ def synthetic_letor(
     n = int(sizes.sum())
     qid = np.repeat([f"q{i:03d}" for i in range(n_queries)], sizes)
     docid = np.array([f"d{i:05d}" for i in range(n)])
-    labels = rng.choice([0, 0, 0, 1, 1, 2], size=n)
+    # queries differ a lot in how many relevant documents they have (some have none), as
+    # in MQ2008
+    rate = np.repeat(rng.uniform(0.0, 0.8, n_queries) * (rng.random(n_queries) > 0.2), sizes)
+    labels = np.where(rng.random(n) < rate, rng.choice([1, 1, 2], size=n), 0)
     feats = rng.normal(size=(n, 6)).astype(np.float32)
     feats[:, 0] += 0.8 * labels
     feats[:, 1] += 0.4 * labels

@@ -11,6 +11,7 @@ Click logs are :class:`~rankstack.data.ClickLog`; files are read and written by
 :mod:`rankstack.io.clicks`. See ``docs/clicks.md``.
 """
 
+from rankstack.io.baidu_ultr import iter_baidu_ultr, read_baidu_ultr
 from rankstack.io.clicks import (
     ClickLogWriter,
     iter_click_chunks,
@@ -29,13 +30,22 @@ from rankstack.ultr.click_models import (
     make_click_model,
     position_propensities,
 )
+from rankstack.ultr.counterfactual import (
+    Estimate,
+    counterfactual_estimate,
+    rank_weights,
+    session_values,
+    true_metric,
+)
 from rankstack.ultr.simulate import (
     ClickSimulator,
     ProductionRanker,
     impression_rows,
     simulate_clicks,
     simulate_clicks_to_file,
+    simulator_from_metadata,
 )
+from rankstack.ultr.stats import ClickStats, click_stats, plot_click_stats
 
 __all__ = [
     "DCM",
@@ -45,16 +55,27 @@ __all__ = [
     "ClickLogWriter",
     "ClickModel",
     "ClickSimulator",
+    "ClickStats",
+    "Estimate",
     "ProductionRanker",
     "click_probability_of_label",
+    "click_stats",
+    "counterfactual_estimate",
     "impression_rows",
+    "iter_baidu_ultr",
     "iter_click_chunks",
     "make_click_model",
+    "plot_click_stats",
     "position_propensities",
+    "rank_weights",
+    "read_baidu_ultr",
     "read_click_metadata",
     "read_clicks",
+    "session_values",
     "simulate_clicks",
     "simulate_clicks_to_file",
+    "simulator_from_metadata",
+    "true_metric",
     "validate_clicks",
     "write_clicks",
 ]

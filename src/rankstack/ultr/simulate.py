@@ -46,6 +46,7 @@ __all__ = [
     "impression_rows",
     "simulate_clicks",
     "simulate_clicks_to_file",
+    "simulator_from_metadata",
 ]
 
 #: sessions drawn per random block (part of what a seed means; changing it changes logs)
@@ -565,6 +566,55 @@ def simulate_clicks_to_file(
             if progress is not None:
                 progress(writer.sessions, sessions)
     return Path(path)
+
+
+def simulator_from_metadata(data: LetorData, metadata: Mapping[str, Any]) -> ClickSimulator:
+    """Rebuild the simulator that wrote a simulated log, over the same LETOR set.
+
+    The production ranker is retrained with the recorded model, fraction and seed, and must
+    come out identical (same training queries, same weights); the click model, ``k``, the
+    relevance-to-click mapping and the seed are those recorded. Used to compute the true
+    metric of a logged simulation (:func:`~rankstack.ultr.counterfactual.true_metric`).
+    Raises :class:`DataError` for a log this module did not write, weighted query sampling
+    (the weights are not recorded) or other data.
+    """
+    if metadata.get("generator") != "rankstack.ultr.simulate":
+        raise DataError("the log was not written by rankstack's click simulator")
+    if metadata.get("query_sampling") != "uniform":
+        raise DataError("the log's query weights are not recorded; cannot rebuild its simulator")
+    prod = dict(metadata.get("production") or {})
+    if prod.get("model") not in ("linear", "LambdaMART", "lambdamart"):
+        raise DataError(f"cannot retrain the log's production ranker ({prod.get('model')!r})")
+    rel = dict(metadata.get("relevance_to_click") or {})
+    params = {
+        k: v for k, v in dict(metadata.get("click_model_params") or {}).items() if v is not None
+    }
+    production = ProductionRanker(
+        "linear" if prod["model"] == "linear" else "lambdamart",
+        float(prod["fraction"]),
+        int(prod["seed"]),
+    )
+    sim = ClickSimulator(
+        data,
+        make_click_model(str(metadata["click_model"]), **params),
+        k=int(metadata["k"]),
+        eps_pos=float(rel.get("eps_pos", 1.0)),
+        eps_neg=float(rel.get("eps_neg", 0.1)),
+        max_label=rel.get("max_label"),
+        production=production,
+        seed=int(metadata.get("seed", 0)),
+        dataset=metadata.get("dataset"),
+    )
+    same = sim.production_identity.get("train_qids") == prod.get("train_qids") and (
+        prod.get("weights_sha256") is None
+        or sim.production_identity.get("weights_sha256") == prod.get("weights_sha256")
+    )
+    if not same:
+        raise DataError(
+            "retraining the production ranker on this data gives another ranker than the "
+            "log's: the log was simulated over other data"
+        )
+    return sim
 
 
 # ---------------------------------------------------------------------- joins
