@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,9 @@ def test_writer_appends_chunks(tmp_path: Path, name: str) -> None:
             writer.write(log.slice_sessions(start, start + 9))
         assert not (tmp_path / name).exists()  # only a temporary file so far
     assert writer.sessions == 40
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     assert content_checksum(read_clicks(tmp_path / name)) == content_checksum(log)
 
 

@@ -71,7 +71,7 @@ def simulate(
     ),
     production_seed: int = typer.Option(0, "--production-seed", help="Seed of its query draw."),
     chunk_sessions: int = typer.Option(
-        100_000, "--chunk-sessions", help="Sessions held in memory and per row group."
+        100_000, "--chunk-sessions", help="Sessions simulated and held in memory at a time."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -107,9 +107,7 @@ def simulate(
     )
     clicks = 0
     bar = _bar(not quiet and not json_out)
-    with ClickLogWriter(
-        output, metadata=sim.metadata(sessions), row_group_sessions=chunk_sessions
-    ) as writer:
+    with ClickLogWriter(output, metadata=sim.metadata(sessions)) as writer:
         task = bar.add_task("simulating", total=sessions, rate="") if bar else None
         if bar:
             bar.start()

@@ -78,8 +78,11 @@ __all__ = [
 ]
 
 ClickFormat = Literal["jsonl", "parquet"]
-#: sessions per Parquet row group / JSONL write call by default
+#: sessions per chunk when streaming a log by default
 DEFAULT_CHUNK_SESSIONS = 100_000
+#: sessions per Parquet row group by default (about 300,000 rows at k = 10: a reader holds
+#: one row group, so smaller groups keep streaming memory low)
+DEFAULT_ROW_GROUP_SESSIONS = 1 << 15
 _JSONL_BLOCK = 32 << 20  # decompressed bytes parsed at a time
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -207,7 +210,7 @@ class ClickLogWriter:
         path: PathLike,
         *,
         metadata: dict[str, Any] | None = None,
-        row_group_sessions: int = DEFAULT_CHUNK_SESSIONS,
+        row_group_sessions: int = DEFAULT_ROW_GROUP_SESSIONS,
     ) -> None:
         self.path = Path(path)
         self.format = click_log_format(self.path)
@@ -220,6 +223,9 @@ class ClickLogWriter:
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a log is an ordinary file
         self._tmp = Path(tmp)
         raw: IO[bytes] = open(self._tmp, "wb")  # noqa: SIM115
         self._raw = raw
@@ -330,7 +336,7 @@ def write_clicks(
     path: PathLike,
     *,
     metadata: dict[str, Any] | None = None,
-    row_group_sessions: int = DEFAULT_CHUNK_SESSIONS,
+    row_group_sessions: int = DEFAULT_ROW_GROUP_SESSIONS,
 ) -> Path:
     """Write a whole log atomically (``.parquet`` or ``.jsonl``/``.jsonl.gz``); returns the path."""
     with ClickLogWriter(

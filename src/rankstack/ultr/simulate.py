@@ -558,9 +558,7 @@ def simulate_clicks_to_file(
         production_model=production_model, query_weights=query_weights,
         model_params=model_params, dataset=dataset, max_label=max_label,
     )  # fmt: skip
-    with ClickLogWriter(
-        path, metadata=sim.metadata(sessions), row_group_sessions=chunk_sessions
-    ) as writer:
+    with ClickLogWriter(path, metadata=sim.metadata(sessions)) as writer:
         for chunk in sim.iter_sessions(sessions, chunk_sessions):
             writer.write(chunk)
             if progress is not None:
