@@ -16,6 +16,7 @@ from rich.markup import escape
 from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     clicks_cmd,
     datasets_cmd,
+    dense_cmd,
     eval_cmd,
     features_cmd,
     index_cmd,

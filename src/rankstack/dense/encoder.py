@@ -178,7 +178,8 @@ class BiEncoder(Stage):
         (applied with or without a cache, so results do not depend on caching).
     index_kind, index_params:
         Vector index built over the corpus: ``exact`` (default), ``hnsw`` or ``ivf``, with
-        the parameters of :meth:`VectorIndex.build`.
+        the parameters of :meth:`VectorIndex.build`; for a loaded index, ``index_params`` sets
+        its search-time parameters (``ef_search``, ``nprobe``).
     fields:
         Corpus fields embedded, joined in this order (default: all, title first).
     device:
@@ -264,10 +265,12 @@ class BiEncoder(Stage):
         return _dimension(self.model_)
 
     def settings(self) -> dict[str, Any]:
-        """Encoding settings stored with cached embeddings (a change means re-encoding)."""
+        """Encoding settings stored with cached embeddings (a cache with others is refused)."""
         return {
             "normalize": self.normalize,
             "max_seq_length": int(getattr(self.model_, "max_seq_length", 0) or 0),
+            "doc_prefix": self.doc_prefix,
+            "fields": self.fields,
         }
 
     def encode_queries(self, texts: Sequence[str] | pa.Array) -> np.ndarray:
@@ -342,8 +345,6 @@ class BiEncoder(Stage):
             "corpus_version": self.corpus_version(),
             "dtype": self.dtype,
             "settings": self.settings(),
-            "doc_prefix": self.doc_prefix,
-            "fields": self.fields,
         }
 
     @property
@@ -352,6 +353,8 @@ class BiEncoder(Stage):
         if self._index is None:
             if self.index is not None:
                 self._index = VectorIndex.load(self.index)  # type: ignore[arg-type]
+                if self.index_params:
+                    self._index.set_search_params(**self.index_params)
             else:
                 corpus = self._corpus()
                 self._index = VectorIndex.build(
