@@ -19,7 +19,10 @@ dtype or dimension is refused (or, with ``rebuild=True``, replaced after a warni
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -188,6 +191,19 @@ class EmbeddingCache:
             old = np.asarray(self.fingerprints)[rows[found]]
             same[found] = (old == fingerprints[found]).all(axis=1)
         return np.where(same, rows, -1)
+
+
+def default_cache_dir(
+    model: ModelIdentity, version: str, dtype: str, settings: Mapping[str, Any] | None = None
+) -> Path:
+    """``RANKSTACK_HOME/embeddings/<model>-<key>``: one cache per model, corpus version,
+    dtype and settings (what ``cache_dir="auto"`` uses)."""
+    from rankstack.datasets import home_dir
+
+    desc = json.dumps([model.digest, version, dtype, dict(settings or {})], sort_keys=True)
+    key = hashlib.sha256(desc.encode()).hexdigest()[:20]
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", Path(model.name).name).strip("-.")[:48] or "model"
+    return Path(home_dir()) / "embeddings" / f"{slug}-{key}"
 
 
 def write_cache(

@@ -34,7 +34,7 @@ from rankstack.data import Corpus, Queries, Run
 from rankstack.data._columns import offsets_from_sizes, rank_desc_within_ties, take_str
 from rankstack.dense import _codec
 from rankstack.dense._fingerprint import corpus_version, text_fingerprints
-from rankstack.dense.cache import EmbeddingCache, sync_cache
+from rankstack.dense.cache import EmbeddingCache, default_cache_dir, sync_cache
 from rankstack.dense.model import ModelIdentity, load_model
 from rankstack.dense.rankme import PAPER_SAMPLES, rank_me
 from rankstack.dense.vector_index import VectorIndex
@@ -171,8 +171,9 @@ class BiEncoder(Stage):
     query_prefix, doc_prefix:
         Prepended to every query / document text (``"query: "`` / ``"passage: "`` for E5).
     cache_dir:
-        Folder of the document-embedding cache (:mod:`rankstack.dense.cache`); None keeps
-        embeddings in memory only.
+        Folder of the document-embedding cache (:mod:`rankstack.dense.cache`); ``"auto"``: a
+        folder under ``RANKSTACK_HOME/embeddings`` named after the model, corpus version,
+        dtype and settings; None keeps embeddings in memory only.
     dtype:
         Storage precision of document embeddings: ``float32``, ``float16`` or ``int8``
         (applied with or without a cache, so results do not depend on caching).
@@ -317,8 +318,13 @@ class BiEncoder(Stage):
             def encode(rows: np.ndarray) -> np.ndarray:
                 return self.encode_documents(take_str(texts, rows))
 
+            folder = self.cache_dir
+            if str(folder) == "auto":
+                folder = default_cache_dir(
+                    self.identity_, self._version, self.dtype, self.settings()
+                )
             self._cache = sync_cache(
-                self.cache_dir,
+                folder,
                 model=self.identity_,
                 docids=corpus.docids,
                 fingerprints=fps,

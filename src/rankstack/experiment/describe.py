@@ -21,14 +21,16 @@ import numpy as np
 from rankstack.exceptions import DataError
 from rankstack.pipeline import Cutoff, FeatureUnion, Scaled, ScoreSum, Stage, Then
 
-#: stage class name -> (factory name, parameters bound by the context, positional parameter)
-_NAMES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+#: stage class name -> (factory name, parameters bound by the context, positional parameter(s))
+_NAMES: dict[str, tuple[str, tuple[str, ...], str | tuple[str, ...] | None]] = {
     "BM25": ("bm25", ("index", "n_jobs"), None),
     "RM3": ("rm3", (), "bm25"),
     "Fuse": ("fuse", (), "stages"),
     "Features": ("features", ("index", "corpus", "chunk_entries"), None),
     "LambdaMART": ("lambdamart", (), None),
     "NeuralRanker": ("neural", ("progress", "checkpoint_dir"), None),
+    "BiEncoder": ("dense", ("corpus", "index", "device", "progress", "rebuild"), None),
+    "Hybrid": ("hybrid", (), ("sparse", "dense")),
 }
 
 #: parameters written even at their class default (the factory's default differs)
@@ -106,8 +108,8 @@ class _Writer:
         params = stage.get_params()
         defaults = _defaults(type(stage))
         args: list[str] = []
-        if positional is not None:
-            value = params.pop(positional)
+        for pos in (positional,) if isinstance(positional, str) else positional or ():
+            value = params.pop(pos)
             items = value if isinstance(value, (list, tuple)) else [value]
             args.extend(self.write(s, top=True) for s in items)
         for key, value in params.items():

@@ -231,8 +231,80 @@ def stage_factories(
         """Keep the top ``k`` of each query (the same as ``stage % k``)."""
         return Cutoff(k)
 
+    def dense(
+        model: str = "sentence-transformers/all-MiniLM-L6-v2",
+        k: int | None = None,
+        batch_size: int = 64,
+        normalize: bool = True,
+        query_prefix: str = "",
+        doc_prefix: str = "",
+        cache_dir: str | None = "auto",
+        dtype: str = "float32",
+        index_kind: str = "exact",
+        index_params: dict[str, Any] | None = None,
+        fields: list[str] | None = None,
+        name: str = "dense",
+    ) -> Stage:
+        """A bi-encoder over the corpus (rankstack.dense; embeddings cached on disk)."""
+        from rankstack.dense import BiEncoder
+
+        if corpus is None:
+            raise ExperimentError("dense() needs the experiment's corpus")
+        where = Path(model)
+        if not where.is_absolute() and models is not None and (models / where).exists():
+            model = str(models / where)
+        return BiEncoder(
+            model,
+            corpus=corpus(),
+            k=depth if k is None else k,
+            batch_size=batch_size,
+            normalize=normalize,
+            query_prefix=query_prefix,
+            doc_prefix=doc_prefix,
+            cache_dir=cache_dir,
+            dtype=dtype,
+            index_kind=index_kind,
+            index_params=index_params,
+            fields=fields,
+            progress=False,
+            name=name,
+        )
+
+    def hybrid(
+        sparse: Stage,
+        dense: Stage,
+        method: str = "interpolate",
+        norm: str = "minmax",
+        alpha: float | None = None,
+        k: int = 60,
+        depth: int | None = None,
+        grid: list[float] | None = None,
+        measure: str = "nDCG@10",
+        name: str = "hybrid",
+    ) -> Stage:
+        """Sparse + dense fusion: rrf, or interpolate (alpha fixed, or fitted by Hybrid.fit)."""
+        from rankstack.dense import Hybrid
+
+        bad = [type(s).__name__ for s in (sparse, dense) if not isinstance(s, Stage)]
+        if bad:
+            raise ExperimentError(f"hybrid() takes two stages, found {bad}")
+        return Hybrid(
+            sparse,
+            dense,
+            method=method,
+            norm=norm,
+            alpha=alpha,
+            k=k,
+            depth=depth,
+            grid=grid,
+            measure=measure,
+            name=name,
+        )
+
     factories: dict[str, Callable[..., Stage]] = {
         "bm25": bm25,
+        "dense": dense,
+        "hybrid": hybrid,
         "rm3": rm3,
         "run": run,
         "fuse": fuse,
