@@ -176,7 +176,7 @@ def _import_known() -> None:
     """Import the built-in ranker modules so they register (lazily: they need extras)."""
     import importlib
 
-    for module in ("rankstack.ltr.gbdt", "rankstack.ltr.neural"):
+    for module in ("rankstack.ltr.gbdt", "rankstack.ltr.neural", "rankstack.ultr.learners"):
         try:
             importlib.import_module(module)
         except ImportError:  # a missing optional dependency: that kind stays unavailable

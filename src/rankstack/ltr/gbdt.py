@@ -263,8 +263,14 @@ class LambdaMART(Ranker):
         valid: LetorData | None = None,
         *,
         progress: Progress | None = None,
+        position: np.ndarray | None = None,
     ) -> LambdaMART:
         """Train on ``train``, early-stopping on ``valid`` when given; returns ``self``.
+
+        ``position`` (LightGBM only, >= 4.1): the 0-based display position of each training
+        row, for LightGBM's position-debiased lambdarank (Unbiased LambdaMART, Hu et al.
+        2019, WWW), which learns one bias factor per position; tune it with
+        ``booster_params={"lambdarank_position_bias_regularization": ...}``.
 
         Raises :class:`~rankstack.exceptions.DataError` for a negative label, a label at or
         above the gain table's length or above ``max_label`` (naming the label, query and
@@ -289,10 +295,19 @@ class LambdaMART(Ranker):
             check_finite(xv, valid.run, "validation")
             normalizer.check(xv, source="the validation data")
             valid_set = (normalizer.transform_matrix(xv, valid.run.offsets), valid)
+        if position is not None:
+            position = np.asarray(position)
+            if self.backend != "lightgbm":
+                raise DataError("LambdaMART: position debiasing needs backend 'lightgbm'")
+            if position.shape != (len(train),) or position.dtype.kind not in "iu":
+                raise DataError(
+                    f"LambdaMART.fit: position must hold one integer per training row "
+                    f"({len(train)}), found shape {position.shape} of {position.dtype}"
+                )
         self.normalizer_ = normalizer
         self.evals_result_ = {}
         if self.backend == "lightgbm":
-            self._fit_lightgbm(x_train, train, valid_set, progress)
+            self._fit_lightgbm(x_train, train, valid_set, progress, position)
         else:
             self._fit_xgboost(x_train, train, valid_set, progress)
         self.feature_names_ = names
@@ -348,11 +363,17 @@ class LambdaMART(Ranker):
         train: LetorData,
         valid: tuple[np.ndarray, LetorData] | None,
         progress: Progress | None,
+        position: np.ndarray | None = None,
     ) -> None:
         lgb = require("lightgbm")
         params = self.lightgbm_params()
+        extra = {} if position is None else {"position": position}
         dtrain = lgb.Dataset(
-            x_train, label=train.labels, group=_groups(train.run), params={"verbosity": -1}
+            x_train,
+            label=train.labels,
+            group=_groups(train.run),
+            params={"verbosity": -1},
+            **extra,
         )
         valid_sets, callbacks = [], []
         if valid is not None:

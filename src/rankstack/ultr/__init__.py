@@ -5,7 +5,13 @@
   the labels shows its top k; sessions and clicks drawn from a click model);
 - :mod:`rankstack.ultr.stats`: summary statistics of a log (CTR by position...);
 - :mod:`rankstack.ultr.counterfactual`: IPS / SNIPS estimates of a ranker's click metric with
-  bootstrap confidence intervals.
+  bootstrap confidence intervals;
+- :mod:`rankstack.ultr.features`: a click log joined to LETOR features, aggregated per
+  displayed list or per (query, doc, position);
+- :mod:`rankstack.ultr.learners`: :class:`UnbiasedRanker` (naive, IPW, regression-EM, DLA,
+  LightGBM's position-debiased lambdarank) on NeuralRanker or LambdaMART;
+- :mod:`rankstack.ultr.propensity`: :class:`Propensities`, randomised interventions and the
+  harvesting estimator, plots against the truth (``docs/ultr.md``).
 
 Click logs are :class:`~rankstack.data.ClickLog`; files are read and written by
 :mod:`rankstack.io.clicks`. See ``docs/clicks.md``.
@@ -37,6 +43,23 @@ from rankstack.ultr.counterfactual import (
     session_values,
     true_metric,
 )
+from rankstack.ultr.features import (
+    DisplayLists,
+    Impressions,
+    PositionCounts,
+    UnknownClickDataError,
+    aggregate_lists,
+    join_clicks,
+)
+from rankstack.ultr.learners import UnbiasedRanker, fit_full_information
+from rankstack.ultr.propensity import (
+    Propensities,
+    estimate_from_interventions,
+    intervene,
+    intervention_order,
+    plot_propensities,
+    simulate_interventions,
+)
 from rankstack.ultr.simulate import (
     ClickSimulator,
     ProductionRanker,
@@ -56,16 +79,29 @@ __all__ = [
     "ClickModel",
     "ClickSimulator",
     "ClickStats",
+    "DisplayLists",
     "Estimate",
+    "Impressions",
+    "PositionCounts",
     "ProductionRanker",
+    "Propensities",
+    "UnbiasedRanker",
+    "UnknownClickDataError",
+    "aggregate_lists",
     "click_probability_of_label",
     "click_stats",
     "counterfactual_estimate",
+    "estimate_from_interventions",
+    "fit_full_information",
     "impression_rows",
+    "intervene",
+    "intervention_order",
     "iter_baidu_ultr",
     "iter_click_chunks",
+    "join_clicks",
     "make_click_model",
     "plot_click_stats",
+    "plot_propensities",
     "position_propensities",
     "rank_weights",
     "read_baidu_ultr",
@@ -74,6 +110,7 @@ __all__ = [
     "session_values",
     "simulate_clicks",
     "simulate_clicks_to_file",
+    "simulate_interventions",
     "simulator_from_metadata",
     "true_metric",
     "validate_clicks",
