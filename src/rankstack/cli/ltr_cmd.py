@@ -134,14 +134,34 @@ def train(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the final figures as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    clicks: Path | None = typer.Option(
+        None,
+        "--clicks",
+        help="Train from this click log (overrides [data] clicks); [data] train gives features.",
+    ),
+    debias: str | None = typer.Option(
+        None,
+        "--debias",
+        help="With a click log: dla, ipw, rem, naive or lgbm_position (overrides [debias]).",
+    ),
 ) -> None:
-    """Train a ranker from a TOML training file, save it, and report validation/test figures."""
+    """Train a ranker from a TOML training file, save it, and report validation/test figures.
+
+    With a click log ([data] clicks or --clicks) the ranker learns from clicks with position
+    bias removed (--debias; see docs/ultr.md) and the propensities are printed and saved.
+    """
     from rankstack.ltr.config import TrainConfig
     from rankstack.ltr.cv import evaluate_scores, fit_model
     from rankstack.ltr.letor_eval import LETOR_MEASURES
 
     config = TrainConfig.from_toml(config_file)
     target = config.output_path(output)
+    click_log = str(clicks) if clicks is not None else config.clicks
+    if click_log is not None:
+        _train_from_clicks(config, config.resolve(click_log), debias, target, quiet, json_out)
+        return
+    if debias is not None:
+        raise DataError('--debias needs a click log: [data] clicks = "LOG" or --clicks LOG')
     flag = allow_interleaved or None
     with _warnings_as_lines():
         train_set = config.load("train", allow_interleaved=flag)
@@ -187,6 +207,93 @@ def train(
     console.print(
         f"saved [bold]{escape(str(target))}[/]" + (f" (best iteration {best})" if best else "")
     )
+    if figures:
+        console.print(_values_table("evaluation", figures, measures))
+
+
+def _train_from_clicks(
+    config: Any, log_path: str, debias: str | None, target: Path, quiet: bool, json_out: bool
+) -> None:
+    """``rankstack train`` on a click log: stream it into display lists, fit, save, report."""
+    from rankstack.io.clicks import iter_click_chunks, read_click_metadata
+    from rankstack.ltr.cv import evaluate_scores
+    from rankstack.ltr.letor_eval import LETOR_MEASURES
+    from rankstack.ultr.features import aggregate_lists
+
+    with _warnings_as_lines():
+        overrides: dict[str, Any] = {}
+        if quiet or json_out:
+            _silence(config.kind, overrides)
+        model: Any = config.make_unbiased(debias, **overrides)
+        train_set = config.load("train")
+        valid_set = config.load("valid")
+        test_set = config.load("test")
+        show = not quiet and not json_out
+        if show:
+            console_err.print(
+                f"[dim]reading {escape(log_path)} against the features of "
+                f"{escape(config.train)} ({train_set})[/]"
+            )
+        lists = aggregate_lists(
+            iter_click_chunks(log_path),
+            train_set,
+            on_unknown=model.on_unknown,
+            metadata=read_click_metadata(log_path),
+        )
+        if show:
+            console_err.print(
+                f"[dim]{int(lists.sessions.sum())} sessions in {len(lists)} distinct lists; "
+                f"training {escape(model.method)} on a {escape(config.kind)} ranker[/]"
+            )
+        model.fit(lists, train_set, valid_set)
+        model.save(target)
+        measures = list(config.measures)
+        if config.letor_eval:
+            measures += [f"LETOR:{m}" for m in LETOR_MEASURES]
+        figures: dict[str, dict[str, float]] = {}
+        for name, data in (("valid", valid_set), ("test", test_set)):
+            if data is not None:
+                figures[name] = evaluate_scores(
+                    data, model.predict(data.run), config.measures, letor_eval=config.letor_eval
+                )
+    props = model.propensities_
+    prop_file = target / "propensities.json"
+    summary: dict[str, Any] = {
+        "model": str(target),
+        "kind": "unbiased",
+        "base": config.kind,
+        "method": model.method,
+        "clicks": log_path,
+        "sessions": model.n_sessions_,
+        "lists": model.n_lists_,
+        "propensities": None if props is None else props.to_dict(),
+        "propensities_file": str(prop_file) if props is not None else None,
+        **figures,
+    }
+    if json_out:
+        _emit_json(summary)
+        return
+    console.print(
+        f"saved [bold]{escape(str(target))}[/] ({escape(model.method)} on {escape(config.kind)}, "
+        f"{model.n_sessions_} sessions)"
+    )
+    if props is not None:
+        table = Table(
+            title=f"propensities p_k / p_1 ({escape(props.method)})", title_justify="left"
+        )
+        table.add_column("position", justify="right")
+        table.add_column("propensity", justify="right")
+        if props.truth is not None:
+            table.add_column("true", justify="right")
+            table.add_column("rel. error", justify="right")
+        errors = props.relative_error() if props.truth is not None else None
+        for i, value in enumerate(props.values):
+            row = [str(i + 1), f"{value:.4f}"]
+            if props.truth is not None and errors is not None:
+                row += [f"{props.truth[i]:.4f}", f"{errors[i]:.1%}"]
+            table.add_row(*row)
+        console.print(table)
+        console.print(f"[dim]propensities written to {escape(str(prop_file))}[/]")
     if figures:
         console.print(_values_table("evaluation", figures, measures))
 

@@ -21,6 +21,23 @@ Example (``examples/mq2008-lambdamart.toml``)::
     [output]
     path = "models/mq2008-lm"
 
+Training from a click log (unbiased learning to rank, ``docs/ultr.md``): ``[data] clicks``
+names the log, ``train`` then only supplies the feature vectors of the shown documents, and
+``[debias]`` holds the :class:`~rankstack.ultr.UnbiasedRanker` settings (``method = "dla"``,
+``"ipw"``, ``"rem"``, ``"naive"`` or ``"lgbm_position"``; ``propensities``, ``max_weight``...);
+``[model]`` is the base ranker::
+
+    [data]
+    train = "letor/mq2008/fold1/train"
+    clicks = "clicks.parquet"
+    valid = "letor/mq2008/fold1/vali"
+
+    [model]
+    kind = "neural"
+
+    [debias]
+    method = "dla"
+
 Every key is checked: an unknown key is refused with the valid ones, so a typo never
 silently changes a run. Model parameters are checked by the model class
 (:func:`~rankstack.ltr.base.make_ranker`). Relative paths (data files, output) are resolved
@@ -53,6 +70,7 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
     "data": dict,
     "model": dict,
     "output": dict,
+    "debias": dict,
     "seed": int,
     "name": str,
     "description": str,
@@ -64,6 +82,7 @@ _DATA_KEYS: dict[str, type | tuple[type, ...]] = {
     "allow_interleaved": bool,
     "measures": list,
     "letor_eval": bool,
+    "clicks": str,
 }
 _OUTPUT_KEYS: dict[str, type | tuple[type, ...]] = {"path": str}
 _RUN_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".json")
@@ -107,6 +126,8 @@ class TrainConfig:
     name: str = ""
     base: Path = field(default_factory=Path)
     source: Path | None = None
+    clicks: str | None = None
+    debias: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> TrainConfig:
@@ -164,12 +185,43 @@ class TrainConfig:
             name=str(data.get("name", source.stem if source else "model")),
             base=base or Path.cwd(),
             source=source,
+            clicks=data_sec.get("clicks"),
+            debias=dict(data.get("debias", {})),
         )
         try:  # check the model parameters now, not after loading the data
             config.make_model()
         except DataError as exc:
             raise FormatError(f"[model]: {exc}", source) from exc
+        if config.debias:
+            try:  # names and values of the [debias] keys (the method may come from the CLI)
+                unbiased: Any = config.make_unbiased(str(config.debias.get("method", "naive")))
+                unbiased._check_params()
+            except DataError as exc:
+                raise FormatError(f"[debias]: {exc}", source) from exc
         return config
+
+    def make_unbiased(self, method: str | None = None, **overrides: Any) -> Ranker:
+        """An unfitted :class:`~rankstack.ultr.UnbiasedRanker`: ``[debias]`` settings (method
+        overridden by ``method``) over the ``[model]`` base ranker and its parameters."""
+        settings = dict(self.debias)
+        for key in ("base", "params", "seed"):
+            if key in settings:
+                raise DataError(f"the key {key!r} belongs in [model], not [debias]")
+        if method is not None:
+            settings["method"] = method
+        if "method" not in settings:
+            raise DataError(
+                "a click log needs a debiasing method: --debias dla|ipw|rem|naive or "
+                '[debias] method = "..."'
+            )
+        params = {**overrides, **self.params}
+        seed = self.seed if self.seed is not None else params.pop("seed", None)
+        params.pop("seed", None)
+        prop = settings.get("propensities")
+        if isinstance(prop, str) and prop != "log":
+            settings["propensities"] = self.resolve(prop)
+        extra = {} if seed is None else {"seed": int(seed)}
+        return make_ranker("unbiased", base=self.kind, params=params, **settings, **extra)
 
     def make_model(self, **overrides: Any) -> Ranker:
         """An unfitted model with the configured kind, parameters and seed.
