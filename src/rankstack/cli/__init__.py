@@ -14,6 +14,7 @@ from rich.markup import escape
 
 # importing the command modules registers their commands on ``app``
 from rankstack.cli import (  # noqa: F401  (imported for their side effect)
+    batch_cmd,
     clicks_cmd,
     datasets_cmd,
     dense_cmd,

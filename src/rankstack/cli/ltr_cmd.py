@@ -144,6 +144,13 @@ def train(
         "--debias",
         help="With a click log: dla, ipw, rem, naive or lgbm_position (overrides [debias]).",
     ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Train LambdaMART on a Dask cluster: 'local' or a scheduler address "
+        "(tcp://host:8786); see docs/operations.md.",
+    ),
+    workers: int = typer.Option(2, "--workers", help="Worker processes of --scheduler local."),
 ) -> None:
     """Train a ranker from a TOML training file, save it, and report validation/test figures.
 
@@ -157,6 +164,8 @@ def train(
     config = TrainConfig.from_toml(config_file)
     target = config.output_path(output)
     click_log = str(clicks) if clicks is not None else config.clicks
+    if click_log is not None and scheduler is not None:
+        raise DataError("--scheduler trains from LETOR data; it does not read click logs")
     if click_log is not None:
         _train_from_clicks(config, config.resolve(click_log), debias, target, quiet, json_out)
         return
@@ -182,7 +191,19 @@ def train(
         takes_callback = "progress" in inspect.signature(fitter.fit).parameters
         bar = not quiet and valid_set is not None and takes_callback
         with _progress(total, bar, "training") as update:
-            fit_model(model, train_set, valid_set, update)
+            if scheduler is None:
+                fit_model(model, train_set, valid_set, update)
+            else:
+                from rankstack.ltr.gbdt_dask import fit_on_scheduler
+
+                fit_on_scheduler(
+                    model,
+                    train_set,
+                    valid_set,
+                    scheduler=scheduler,
+                    workers=workers,
+                    progress=update,
+                )
         model.save(target)
         measures = list(config.measures)
         if config.letor_eval:
