@@ -23,6 +23,7 @@ from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     index_cmd,
     ltr_cmd,
     pipeline_cmd,
+    serve_cmd,
 )
 from rankstack.cli._app import app, console_err
 from rankstack.exceptions import RankstackError
