@@ -48,8 +48,8 @@ logger = logging.getLogger(__name__)
 VALID_MEASURE = "nDCG@10"
 #: base parameters that may differ between a checkpoint and the run that resumes it
 _RESUMABLE = {"epochs", "early_stopping", "progress", "checkpoint_dir", "n_threads"}
-#: DLA's propensity learning rate, as a multiple of the ranker's, when not given
-PROPENSITY_LR_FACTOR = 10.0
+#: DLA's propensity learning rate when not given: ULTRA's DLA learning rate (Ai et al. 2021)
+DEFAULT_PROPENSITY_LR = 0.05
 
 
 def _validator(
@@ -175,7 +175,7 @@ def fit_neural(
             objective = SoftmaxObjective(props.weights(k, model.max_weight))
         elif model.method == "dla":
             objective = DualLearningObjective(k, model.max_weight)
-            propensity_lr = model.propensity_lr or PROPENSITY_LR_FACTOR * float(base.lr)
+            propensity_lr = model.propensity_lr or DEFAULT_PROPENSITY_LR
         elif model.method == "ipw":
             if given is None:  # pragma: no cover - checked by the caller
                 raise DataError("ipw needs propensities")

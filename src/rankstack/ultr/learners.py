@@ -107,8 +107,9 @@ class UnbiasedRanker(Ranker):
         Clip inverse propensity weights (IPW, DLA, and IPW after regression-EM) at this value;
         None: no clipping (ULTRA's default).
     propensity_lr:
-        DLA: learning rate of the propensity model (default: 10x the ranker's, because its
-        few logits must travel ``log p_k`` while the ranker changes slowly).
+        DLA: learning rate of the propensity model (default 0.05, ULTRA's DLA learning rate:
+        its ``k`` logits must travel ``log p_k``, down to ``-4.6`` at ``eta = 2``, within the
+        few epochs the ranker needs before early stopping, at most about ``lr`` per step).
     em_iterations:
         Regression-EM: EM iterations (neural: epochs of the relevance model between M-steps;
         LambdaMART: regression forests fitted).
