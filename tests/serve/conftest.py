@@ -22,6 +22,8 @@ from rankstack.retrieve import BM25
 
 pytest.importorskip("fastapi")
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 TOPICS = {
     "ocean": "ocean wave coral reef tide salt fish whale current shore",
     "space": "planet orbit star galaxy telescope rocket comet moon solar astronaut",

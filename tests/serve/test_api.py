@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,7 +39,7 @@ def test_search_returns_ranked_results_with_stage_ranks(client: TestClient) -> N
     assert out["candidates"] == 50  # the pipeline's own first-stage depth
     res = out["results"]
     assert [r["rank"] for r in res] == [1, 2, 3, 4, 5]
-    assert all(a["score"] >= b["score"] for a, b in zip(res, res[1:]))
+    assert all(a["score"] >= b["score"] for a, b in itertools.pairwise(res))
     for r in res:
         first, last = r["stages"]
         assert first["stage"] == "bm25" and 1 <= first["rank"] <= 50

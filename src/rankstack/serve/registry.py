@@ -70,6 +70,7 @@ class Registry:
         snapshot) when any of them fails to load."""
         with self._reload_lock:
             t0 = time.perf_counter()
+            logger.info("reloading %d pipelines", len(self.config.pipelines))
             try:
                 new = self._load_all(self._current.generation + 1)
             except Exception as exc:
