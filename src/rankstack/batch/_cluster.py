@@ -68,7 +68,9 @@ def dask_client(
                 n_workers=workers,
                 threads_per_worker=threads_per_worker,
                 processes=True,
-                dashboard_address=":0" if dashboard and _has_bokeh() else None,
+                # a free port: Dask's own HTTP routes always listen; bokeh's pages on demand
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": dashboard and _has_bokeh()},
                 memory_limit=memory_limit,
             )
             client = distributed.Client(cluster)
@@ -77,10 +79,11 @@ def dask_client(
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
-        where = "start a local Dask cluster" if cluster is None else "connect"
+        if scheduler.strip().lower() == "local":
+            raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
         raise ClusterError(
-            f"cannot {where} ({scheduler}): {exc}; is 'dask scheduler' running there and "
-            "reachable from this machine?"
+            f"cannot connect to the Dask scheduler {scheduler}: {exc}; is 'dask scheduler' "
+            "running there and reachable from this machine?"
         ) from exc
     try:
         yield client
@@ -99,7 +102,8 @@ def _has_bokeh() -> bool:
 
 
 def dashboard_link(client: Any) -> str | None:
-    """The dashboard's address when the scheduler serves one, else None."""
+    """The address of the scheduler's HTTP server (its dashboard when bokeh is installed
+    there and the dashboard is on), else None."""
     try:
         services = client.scheduler_info().get("services", {})
     except Exception:  # a closed or unreachable client: no link to show

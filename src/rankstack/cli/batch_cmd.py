@@ -28,13 +28,18 @@ def _bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         console=console_err,
         transient=True,
     )
-    with bar:
-        task = bar.add_task("queries", total=None)
+    task = bar.add_task("queries", total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        if not bar.live.is_started:  # shown from the first finished partition: an error
+            bar.start()  # raised before it (a bad folder) stays one clean line
+        bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 @app.command()
@@ -89,7 +94,7 @@ def batch(
     ) as client:
         n_workers = 1 if client is None else len(client.nthreads())
         if client is not None and not quiet:
-            link = dashboard_link(client)
+            link = dashboard_link(client) if dashboard else None
             console_err.print(
                 f"[dim]Dask: {n_workers} workers"
                 + (f"; dashboard {escape(link)}" if link else "")

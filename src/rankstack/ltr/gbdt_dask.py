@@ -175,6 +175,7 @@ def _scattered(
         fx, fy, fg = client.scatter(
             [np.ascontiguousarray(x[lo:hi]), np.asarray(train.labels[lo:hi]), sizes],
             workers=target,
+            hash=False,  # fresh keys: a hashed key may be released by an earlier fit's cleanup
         )
         xs.append(da.from_delayed(dask.delayed(fx), shape=(hi - lo, x.shape[1]), dtype=x.dtype))
         ys.append(da.from_delayed(dask.delayed(fy), shape=(hi - lo,), dtype=train.labels.dtype))
