@@ -231,7 +231,7 @@ class ClickLogWriter:
         self._raw = raw
         self._out: IO[bytes] = raw
         if self.format == "jsonl" and self.path.name.lower().endswith(".gz"):
-            self._out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)  # type: ignore[assignment]
+            self._out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)  # type: ignore[assignment]
         self._sink: ParquetSink | None = None
         self._closed = False
 
