@@ -97,9 +97,9 @@ def index_cmd(
     cache: Path = typer.Argument(..., metavar="CACHE", help="Embedding cache folder."),
     output: Path = typer.Option(..., "--output", "-o", help="Vector index folder to write."),
     kind: str = typer.Option("exact", "--kind", help="exact, hnsw or ivf."),
-    m: int = typer.Option(32, "--m", help="HNSW: links per node."),
-    ef_construction: int = typer.Option(200, "--ef-construction", help="HNSW: build beam."),
-    ef_search: int = typer.Option(128, "--ef-search", help="HNSW: search beam."),
+    m: int = typer.Option(16, "--m", help="HNSW: links per node."),
+    ef_construction: int = typer.Option(100, "--ef-construction", help="HNSW: build beam."),
+    ef_search: int = typer.Option(64, "--ef-search", help="HNSW: search beam."),
     nlist: int | None = typer.Option(None, "--nlist", help="IVF: cells (default 4 sqrt(n))."),
     nprobe: int = typer.Option(16, "--nprobe", help="IVF: cells visited per query."),
 ) -> None:
