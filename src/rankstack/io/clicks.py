@@ -83,7 +83,7 @@ DEFAULT_CHUNK_SESSIONS = 100_000
 #: sessions per Parquet row group by default (about 300,000 rows at k = 10: a reader holds
 #: one row group, so smaller groups keep streaming memory low)
 DEFAULT_ROW_GROUP_SESSIONS = 1 << 15
-_JSONL_BLOCK = 32 << 20  # decompressed bytes parsed at a time
+_JSONL_BLOCK = 8 << 20  # decompressed bytes parsed at a time (8 MB: lower memory, no slower)
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _END_RE = re.compile(rb'\s*\{\s*"_end"')
@@ -547,7 +547,7 @@ def iter_click_chunks(
 ) -> Iterator[ClickLog]:
     """Stream a click log in chunks of ``sessions_per_chunk`` sessions (the last may be shorter).
 
-    Memory holds one chunk (plus one Parquet row group or 32 MB of JSONL text), never the
+    Memory holds one chunk (plus one Parquet row group or 8 MB of JSONL text), never the
     whole log. The end marker of Parquet and uncompressed JSONL files is checked before the
     first chunk; a compressed JSONL stream can only be checked at its end, so the
     :class:`FormatError` for a missing or wrong marker comes after the chunks read so far.
