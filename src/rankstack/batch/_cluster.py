@@ -74,6 +74,9 @@ def dask_client(
                 memory_limit=memory_limit,
             )
             client = distributed.Client(cluster)
+            from rankstack.batch._plugins import StdoutToStderr
+
+            client.register_plugin(StdoutToStderr())
         else:
             client = distributed.Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError) as exc:

@@ -22,6 +22,7 @@ from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     features_cmd,
     index_cmd,
     ltr_cmd,
+    neural_cmd,
     pipeline_cmd,
     serve_cmd,
 )

@@ -33,7 +33,7 @@ from rankstack.pipeline import Cutoff, Stage, Then, align_rows, is_learned
 from rankstack.rerank import Features
 from rankstack.retrieve import BM25
 from rankstack.serve.documents import Documents
-from rankstack.serve.snippets import Snippet, make_snippets, query_terms
+from rankstack.serve.snippets import Snippet, SnippetMaker
 from rankstack.serve.textview import candidate_index
 
 _QID = "q"
@@ -84,6 +84,7 @@ class ServedPipeline:
     loaded_at: float
     snippet_words: int = 40
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _snippets: SnippetMaker | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -171,9 +172,11 @@ class ServedPipeline:
         if not hits or not len(self.documents) or self.index is None:
             return
         titles, texts = self.documents.texts([h.docid for h in hits])
-        snippets = make_snippets(
-            self.index, texts, query_terms(self.index, query), self.snippet_words
-        )
+        if self._snippets is None:  # one per pipeline: its caches stay warm
+            self._snippets = SnippetMaker(self.index)
+        maker = self._snippets
+        keys = [h.docid for h in hits]
+        snippets = maker.make(keys, texts, maker.query_terms(query), self.snippet_words)
         for i, (h, title, snip) in enumerate(zip(hits, titles, snippets)):
             hits[i] = Hit(h.docid, h.rank, h.score, h.stages, title, snip)
 

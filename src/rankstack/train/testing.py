@@ -13,12 +13,13 @@ from pathlib import Path
 from rankstack._compat import require
 
 #: the tiny vocabulary (after BERT's special tokens)
-WORDS: tuple[str, ...] = (
+_WORDS = (
     "the a of and to in is on for with cell cells protein gene genes dna rna cancer tumour "
     "study results patients mice blood heart brain risk disease treatment drug effect "
     "increase decrease expression level high low human model response immune virus "
     "infection sleep coffee memory vitamin bone muscle"
-).split()
+)
+WORDS: tuple[str, ...] = tuple(_WORDS.split())
 
 
 def _config(vocab_size: int, hidden: int, layers: int, **extra: object) -> object:
@@ -30,6 +31,7 @@ def _config(vocab_size: int, hidden: int, layers: int, **extra: object) -> objec
         num_attention_heads=2,
         intermediate_size=2 * hidden,
         max_position_embeddings=128,
+        initializer_range=0.5,  # spread embeddings apart (0.02 gives near-equal vectors)
         **extra,
     )
 
@@ -39,7 +41,14 @@ def _tokenizer(folder: Path, words: Sequence[str]) -> object:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    import inspect
+
+    cls = transformers.BertTokenizerFast
+    vocab_file = str(folder / "vocab.txt")
+    if "vocab" in inspect.signature(cls.__init__).parameters:  # transformers >= 5
+        tok = cls(vocab=vocab_file)
+    else:
+        tok = cls(vocab_file=vocab_file)
     tok.save_pretrained(str(folder))
     return tok
 

