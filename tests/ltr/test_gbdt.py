@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rankstack.data import Queries
+from rankstack.data import Queries, Run
 from rankstack.evaluate import evaluate
 from rankstack.exceptions import DataError, MissingFeaturesError, NotFittedError
 from rankstack.io.letor import LetorData
@@ -70,6 +70,32 @@ def test_early_stopping_keeps_the_best_iteration(
     assert int(np.argmax(curve)) + 1 == model.best_iteration_
     assert "ndcg@3" in model.evals_result_["valid"]
     assert seen[:3] == [1, 2, 3]
+
+
+def test_cv_rounds_choose_the_trees_by_query_folds(
+    letor_small: LetorData, letor_valid: LetorData, tmp_path: Path
+) -> None:
+    params = {"n_estimators": 300, "learning_rate": 0.3, "early_stopping_rounds": 5}
+    model = LambdaMART(cv_rounds=3, **params).fit(letor_small)
+    curve = model.evals_result_["cv"]["ndcg@10-mean"]
+    assert 1 <= model.best_iteration_ < 300 and len(curve) < 300  # the mean curve stopped
+    assert int(np.argmax(curve)) + 1 == model.best_iteration_
+    assert model.booster_.current_iteration() == model.best_iteration_  # refit on all
+    again = LambdaMART(cv_rounds=3, **params).fit(letor_small)
+    assert np.array_equal(model.predict(letor_small.run), again.predict(letor_small.run))
+    # a valid set joins the training queries: the same as fitting on their union
+    joined = LambdaMART(cv_rounds=3, **params).fit(letor_small, letor_valid)
+    union = LetorData(
+        Run.concat([letor_small.run, letor_valid.run]),
+        np.concatenate([letor_small.labels, letor_valid.labels]),
+    )
+    alone = LambdaMART(cv_rounds=3, **params).fit(union)
+    assert np.array_equal(joined.predict(letor_valid.run), alone.predict(letor_valid.run))
+    joined.save(tmp_path / "m")
+    loaded = Ranker.load(tmp_path / "m")
+    assert np.array_equal(loaded.predict(letor_valid.run), joined.predict(letor_valid.run))
+    with pytest.raises(DataError, match="at least 400 training queries"):
+        LambdaMART(cv_rounds=400, **params).fit(letor_small)
 
 
 def test_save_load_is_bit_identical(
@@ -182,6 +208,8 @@ def test_non_finite_features(letor_small: LetorData, value: float) -> None:
         ({"bagging": 1.5}, "bagging"),
         ({"eval_at": [0]}, "eval_at"),
         ({"early_stopping_rounds": 0}, "early_stopping_rounds"),
+        ({"cv_rounds": 1}, "cv_rounds"),
+        ({"cv_rounds": 3, "backend": "xgboost"}, "cv_rounds needs backend"),
     ],
 )
 def test_bad_parameters(letor_small: LetorData, params: dict[str, object], message: str) -> None:

@@ -76,7 +76,14 @@ class LambdaMART(Ranker):
         0..30). Labels must be below its length.
     early_stopping_rounds:
         Stop when validation nDCG@``eval_at[0]`` has not improved for this many rounds and
-        keep the best iteration (needs ``valid``; ``None`` trains all rounds).
+        keep the best iteration (needs ``valid`` or ``cv_rounds``; ``None`` trains all rounds).
+    cv_rounds:
+        Choose the number of trees by this many-fold cross-validation over the training
+        queries instead of a validation set (LightGBM only): :func:`lightgbm.cv` on seeded
+        query folds, early stopping on the nDCG@``eval_at[0]`` averaged over the folds, then
+        one refit on all training queries with that many trees. For small collections, where
+        a dev carve of a few dozen queries makes early stopping noisy. A ``valid`` set given
+        with it joins the training queries (every labelled query is used).
     eval_at:
         Cut-off(s) of the validation nDCG (LightGBM's own definition, where a query with
         no relevant document counts 1); the first one drives early stopping.
@@ -120,6 +127,7 @@ class LambdaMART(Ranker):
         lambdarank_truncation_level: int | None = None,
         label_gain: Sequence[float] | None = None,
         early_stopping_rounds: int | None = 10,
+        cv_rounds: int | None = None,
         eval_at: int | Sequence[int] = 10,
         seed: int = 0,
         n_jobs: int = 1,
@@ -137,6 +145,7 @@ class LambdaMART(Ranker):
         self.lambdarank_truncation_level = lambdarank_truncation_level
         self.label_gain = label_gain
         self.early_stopping_rounds = early_stopping_rounds
+        self.cv_rounds = cv_rounds
         self.eval_at = eval_at
         self.seed = seed
         self.n_jobs = n_jobs
@@ -177,6 +186,9 @@ class LambdaMART(Ranker):
         need(trunc is None or (_is_int(trunc) and trunc >= 1), "lambdarank_truncation_level >= 1")
         esr = self.early_stopping_rounds
         need(esr is None or (_is_int(esr) and esr >= 1), "early_stopping_rounds must be >= 1")
+        cvr = self.cv_rounds
+        need(cvr is None or (_is_int(cvr) and cvr >= 2), "cv_rounds must be >= 2 folds")
+        need(cvr is None or self.backend == "lightgbm", "cv_rounds needs backend 'lightgbm'")
         try:
             ks = self.cutoffs
         except (TypeError, ValueError):
@@ -304,9 +316,14 @@ class LambdaMART(Ranker):
                     f"LambdaMART.fit: position must hold one integer per training row "
                     f"({len(train)}), found shape {position.shape} of {position.dtype}"
                 )
+        if self.cv_rounds is not None and valid_set is not None:
+            x_train, train, position = _join_valid(x_train, train, valid_set, position)
+            valid_set = None
         self.normalizer_ = normalizer
         self.evals_result_ = {}
-        if self.backend == "lightgbm":
+        if self.cv_rounds is not None:
+            self._fit_lightgbm_cv(x_train, train, position)
+        elif self.backend == "lightgbm":
             self._fit_lightgbm(x_train, train, valid_set, progress, position)
         else:
             self._fit_xgboost(x_train, train, valid_set, progress)
@@ -367,14 +384,7 @@ class LambdaMART(Ranker):
     ) -> None:
         lgb = require("lightgbm")
         params = self.lightgbm_params()
-        extra = {} if position is None else {"position": position}
-        dtrain = lgb.Dataset(
-            x_train,
-            label=train.labels,
-            group=_groups(train.run),
-            params={"verbosity": -1},
-            **extra,
-        )
+        dtrain = _lightgbm_dataset(x_train, train, position)
         valid_sets, callbacks = [], []
         if valid is not None:
             xv, vdata = valid
@@ -398,6 +408,47 @@ class LambdaMART(Ranker):
         )
         self.booster_ = booster
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
+
+    def _fit_lightgbm_cv(
+        self, x_train: np.ndarray, train: LetorData, position: np.ndarray | None
+    ) -> None:
+        """Trees chosen by ``cv_rounds``-fold CV over queries, then one refit on all."""
+        lgb = require("lightgbm")
+        k = int(self.cv_rounds or 0)
+        n_queries = train.run.n_queries
+        if n_queries < k:
+            raise DataError(
+                f"LambdaMART: cv_rounds={k} needs at least {k} training queries, found {n_queries}"
+            )
+        params = self.lightgbm_params()
+        metric = f"ndcg@{self.cutoffs[0]}"
+        params["eval_at"] = [self.cutoffs[0]]
+        dtrain = _lightgbm_dataset(x_train, train, position)
+        offsets = train.run.offsets
+        order = np.random.default_rng(self.seed).permutation(n_queries)
+        folds = []
+        for held in np.array_split(order, k):
+            is_held = np.zeros(n_queries, dtype=bool)
+            is_held[held] = True
+            rows = np.repeat(is_held, np.diff(offsets))
+            folds.append((np.flatnonzero(~rows), np.flatnonzero(rows)))
+        callbacks = []
+        if self.early_stopping_rounds is not None:
+            callbacks.append(lgb.early_stopping(int(self.early_stopping_rounds), verbose=False))
+        result = lgb.cv(
+            params,
+            dtrain,
+            num_boost_round=int(self.n_estimators),
+            folds=folds,
+            callbacks=callbacks,
+        )
+        mean = [float(v) for v in result[f"valid {metric}-mean"]]
+        rounds = int(np.argmax(mean)) + 1
+        self.evals_result_ = {"cv": {f"{metric}-mean": mean}}
+        booster = lgb.train(params, dtrain, num_boost_round=rounds)
+        self.booster_ = booster
+        self.best_iteration_ = rounds
+        logger.info("LambdaMART: %d-fold CV chose %d trees (%s %.4f)", k, rounds, metric, max(mean))
 
     def _fit_xgboost(
         self,
@@ -556,6 +607,40 @@ class LambdaMART(Ranker):
         model.best_iteration_ = int(config["best_iteration"])
         model.evals_result_ = dict(config.get("evals_result") or {})
         return model
+
+
+def _lightgbm_dataset(x: np.ndarray, data: LetorData, position: np.ndarray | None) -> Any:
+    """A LightGBM ranking dataset (query groups; display positions when debiasing)."""
+    extra = {} if position is None else {"position": position}
+    lgb = require("lightgbm")
+    return lgb.Dataset(
+        x,
+        label=data.labels,
+        group=_groups(data.run),
+        params={"verbosity": -1},
+        free_raw_data=False,
+        **extra,
+    )
+
+
+def _join_valid(
+    x_train: np.ndarray,
+    train: LetorData,
+    valid: tuple[np.ndarray, LetorData],
+    position: np.ndarray | None,
+) -> tuple[np.ndarray, LetorData, np.ndarray | None]:
+    """Training plus validation queries as one set (``cv_rounds`` uses every label)."""
+    if position is not None:
+        raise DataError("LambdaMART: cv_rounds with position debiasing takes no valid set")
+    xv, vdata = valid
+    run = Run.concat(
+        [
+            train.run.with_features(x_train, train.run.feature_names),
+            vdata.run.with_features(xv, train.run.feature_names),
+        ]
+    )
+    labels = np.concatenate([train.labels, vdata.labels])
+    return np.vstack([x_train, xv]), LetorData(run, labels), None
 
 
 def _is_int(value: Any) -> bool:
