@@ -6,6 +6,7 @@ import bz2
 import contextlib
 import gzip
 import io
+import json
 import lzma
 import os
 import tempfile
@@ -13,7 +14,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from rankstack.exceptions import FormatError
 
@@ -198,3 +199,35 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO[bytes] | IO[st
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_versioned_json(
+    path: Path,
+    *,
+    fmt: str,
+    version: int,
+    keys: tuple[str, ...],
+    error: type[Exception],
+    what: str,
+) -> dict[str, Any]:
+    """A JSON description file checked for its ``format`` tag, ``version`` and ``keys``.
+
+    Every problem raises ``error`` naming the file: unreadable or corrupt JSON, a foreign
+    file (``format`` is not ``fmt``), another format version, a missing key. ``what`` names
+    the thing described ("model", "checkpoint") in the messages.
+    """
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc}); the {what} is corrupt") from exc
+    if not isinstance(config, dict) or config.get("format") != fmt:
+        raise error(f"{path}: not a rankstack {what} description")
+    if config.get("version") != version:
+        raise error(
+            f"{path}: {what} format version {config.get('version')!r}, this rankstack reads "
+            f"version {version}; re-create it or use the matching rankstack version"
+        )
+    for key in keys:
+        if key not in config:
+            raise error(f"{path}: the key {key!r} is missing")
+    return config

@@ -34,6 +34,7 @@ from rankstack.exceptions import (
     NotFittedError,
     RankstackError,
 )
+from rankstack.io._files import read_versioned_json
 from rankstack.pipeline import Stage, require_run
 
 logger = logging.getLogger(__name__)
@@ -53,24 +54,7 @@ class Ranker(Stage):
     kind: ClassVar[str] = "ranker"
 
     # ------------------------------------------------------------------ sklearn protocol
-    def get_params(self) -> dict[str, Any]:
-        sig = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name)
-            for name, p in sig.parameters.items()
-            if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD
-        }
-
-    def set_params(self, **params: Any) -> Ranker:
-        valid = self.get_params()
-        for key, value in params.items():
-            if key not in valid:
-                raise DataError(
-                    f"{type(self).__name__} has no parameter {key!r}; valid: {sorted(valid)}"
-                )
-            setattr(self, key, value)
-        return self
-
+    # get_params / set_params: Stage's (the constructor's parameters, read back by name)
     def clone(self) -> Ranker:
         """An unfitted copy with the same parameters."""
         return type(self)(**self.get_params())
@@ -192,20 +176,14 @@ def read_config(folder: Path) -> dict[str, Any]:
         )
     if not cfg.is_file():
         raise ModelFormatError(f"{folder}: {CONFIG_NAME} is missing; is this a rankstack model?")
-    try:
-        config = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{cfg}: not valid JSON ({exc}); the file is corrupt") from exc
-    if not isinstance(config, dict) or config.get("format") != "rankstack-model":
-        raise ModelFormatError(f"{cfg}: not a rankstack model description")
-    if config.get("version") != MODEL_FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{cfg}: model format version {config.get('version')!r}, this rankstack reads "
-            f"version {MODEL_FORMAT_VERSION}; re-train or use the matching rankstack version"
-        )
-    for key in ("kind", "params", "feature_names"):
-        if key not in config:
-            raise ModelFormatError(f"{cfg}: the key {key!r} is missing")
+    config = read_versioned_json(
+        cfg,
+        fmt="rankstack-model",
+        version=MODEL_FORMAT_VERSION,
+        keys=("kind", "params", "feature_names"),
+        error=ModelFormatError,
+        what="model",
+    )
     _import_known()
     return config
 

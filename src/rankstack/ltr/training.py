@@ -46,7 +46,7 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
 from rankstack.exceptions import DataError, IndexFormatError
-from rankstack.io._files import atomic_write
+from rankstack.io._files import atomic_write, read_versioned_json
 
 logger = logging.getLogger(__name__)
 
@@ -518,21 +518,14 @@ def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / CHECKPOINT_NAME
     if not path.is_file():
         raise CheckpointError(f"{folder}: no {CHECKPOINT_NAME}; nothing to resume from")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc}); the checkpoint is corrupt") from exc
-    if not isinstance(config, dict) or config.get("format") != "rankstack-checkpoint":
-        raise CheckpointError(f"{path}: not a rankstack checkpoint")
-    if config.get("version") != CHECKPOINT_FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {config.get('version')!r}, this rankstack reads "
-            f"version {CHECKPOINT_FORMAT_VERSION}"
-        )
-    for key in ("tensors", "n_tensors", "state", "optimizer", "meta"):
-        if key not in config:
-            raise CheckpointError(f"{path}: the key {key!r} is missing")
-    return config
+    return read_versioned_json(
+        path,
+        fmt="rankstack-checkpoint",
+        version=CHECKPOINT_FORMAT_VERSION,
+        keys=("tensors", "n_tensors", "state", "optimizer", "meta"),
+        error=CheckpointError,
+        what="checkpoint",
+    )
 
 
 def load_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
