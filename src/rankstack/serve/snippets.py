@@ -77,6 +77,18 @@ class SnippetMaker:
         ids = [t for terms in self.word_terms(query.split()) for t in terms]
         return np.unique(np.asarray(ids, dtype=np.int64))
 
+    def _prepare(self, keys: Sequence[str], texts: Sequence[str]) -> None:
+        """Analyse the new words of every text not yet cached in one analyser call (the
+        analyser's fixed cost per call is larger than its cost per word)."""
+        words = {
+            m.group()
+            for key, text in zip(keys, texts)
+            if key not in self.docs
+            for m in _WORD.finditer(text)
+        }
+        if words:
+            self.word_terms(list(words))
+
     def _analysed(self, key: str, text: str) -> _Analysed:
         found = self.docs.get(key)
         if found is None:
@@ -101,6 +113,7 @@ class SnippetMaker:
     ) -> list[Snippet]:
         """One snippet of about ``width`` words per text (``keys`` identify the texts in
         the cache, e.g. doc ids), around its densest query-term region."""
+        self._prepare(keys, texts)
         out = []
         for key, text in zip(keys, texts):
             doc = self._analysed(key, text)

@@ -185,6 +185,12 @@ class _Adapter:
     def representations(self, queries: list[str], docs: list[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def score_and_represent(
+        self, queries: list[str], docs: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of the pairs and the representations RankMe reads."""
+        return self.score_rows(queries, docs), self.representations(queries, docs)
+
     def save(self, folder: Path) -> None:
         raise NotImplementedError
 
@@ -228,27 +234,46 @@ class CrossEncoderAdapter(_Adapter):
 
     def representations(self, queries: list[str], docs: list[str]) -> np.ndarray:
         """The [CLS] vectors of the pairs' last layer (what the head reads)."""
+        return self.score_and_represent(queries, docs)[1]
+
+    def score_and_represent(
+        self, queries: list[str], docs: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and [CLS] vectors of the pairs from one forward pass (dev evaluation)."""
         torch = require("torch")
         from rankstack.rerank.cross_encoder import tokenize_pairs
 
-        out = []
+        n = len(queries)
+        scores = np.zeros(n, np.float32)
+        reps: np.ndarray | None = None
+        order = np.argsort([len(q) + len(d) for q, d in zip(queries, docs)], kind="stable")
         was = self.module.training
         self.module.eval()
         try:
             with torch.inference_mode():
                 bs = self.config.score_batch_size
-                for lo in range(0, len(queries), bs):
+                for lo in range(0, n, bs):
+                    idx = order[lo : lo + bs]
                     enc = tokenize_pairs(
                         self.tokenizer,
-                        queries[lo : lo + bs],
-                        docs[lo : lo + bs],
+                        [queries[i] for i in idx],
+                        [docs[i] for i in idx],
                         self.config.max_length,
                     )
-                    hidden = self.module(**enc, output_hidden_states=True).hidden_states[-1]
-                    out.append(hidden[:, 0].float().numpy())
+                    out = self.module(**enc, output_hidden_states=True)
+                    logits = out.logits
+                    if logits.shape[-1] == 1:
+                        s = logits[:, 0]
+                    else:
+                        s = torch.log_softmax(logits, dim=-1)[:, -1]
+                    cls = out.hidden_states[-1][:, 0].float().numpy()
+                    if reps is None:
+                        reps = np.zeros((n, cls.shape[1]), np.float32)
+                    scores[idx] = s.float().numpy()
+                    reps[idx] = cls
         finally:
             self.module.train(was)
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        return scores, reps if reps is not None else np.zeros((0, 0), np.float32)
 
     def save(self, folder: Path) -> None:
         self.module.save_pretrained(str(folder), safe_serialization=True)
@@ -314,6 +339,16 @@ class BiEncoderAdapter(_Adapter):
 
     def representations(self, queries: list[str], docs: list[str]) -> np.ndarray:
         return self.embed(sorted(set(docs)))
+
+    def score_and_represent(
+        self, queries: list[str], docs: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and the embeddings of the distinct documents (each embedded once)."""
+        uq, qi = np.unique(np.array(queries, dtype=object), return_inverse=True)
+        ud, di = np.unique(np.array(docs, dtype=object), return_inverse=True)
+        qe = self.embed(list(uq))
+        de = self.embed(list(ud))
+        return np.einsum("ij,ij->i", qe[qi], de[di]).astype(np.float32), de
 
     def save(self, folder: Path) -> None:
         self.module.save(str(folder), safe_serialization=True)
@@ -398,17 +433,13 @@ class Trainer:
         dev = self.dev
         qtexts, _, docids = _dev_rows(dev)
         dtexts = self._texts_of(docids)
-        scores = self.adapter.score_rows(qtexts, dtexts)
+        scores, reps = self.adapter.score_and_represent(qtexts, dtexts)
         run = dev.run.with_scores(scores.astype(np.float64))
         out = {dev.measure: float(evaluate(run, dev.qrels, [dev.measure])[dev.measure])}
-        try:
+        if reps.size:
             from rankstack.dense import rank_me
 
-            reps = self.adapter.representations(qtexts, dtexts)
-            if reps.size:
-                out["rank_me"] = float(rank_me(reps))
-        except ImportError:  # pragma: no cover - dense is part of the package
-            pass
+            out["rank_me"] = float(rank_me(reps))
         return out
 
     def _texts_of(self, docids: pa.Array) -> list[str]:
