@@ -18,6 +18,8 @@ _EXTRA_OF = {
     "transformers": "llm",
     "peft": "llm",
     "httpx": "llm",
+    "gguf": "llm",
+    "llama_cpp": "llamacpp",
     "fastapi": "serve",
     "uvicorn": "serve",
     "dask": "dask",
