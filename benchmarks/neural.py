@@ -137,6 +137,7 @@ def machine() -> dict[str, str]:
         "date": cmd("date -u +%Y-%m-%dT%H:%MZ"),
         "cpu": cmd("lscpu | grep 'Model name' | sed 's/.*: *//'"),
         "cores": str(os.cpu_count()),
+        "load_at_start": cmd("uptime | sed 's/.*load average: //'"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -157,7 +158,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="training steps per variant")
     ap.add_argument("--rerank-depth", type=int, default=None, help="hybrid cut-off re-ranked")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per pair (CPU cost)")
-    ap.add_argument("--batch-size", type=int, default=4, help="training queries per step")
+    ap.add_argument("--batch-size", type=int, default=2, help="training queries per step")
+    ap.add_argument("--dev-depth", type=int, default=10, help="dev candidates re-ranked")
+    ap.add_argument("--bi-steps", type=int, default=None, help="bi-encoder training steps")
+    ap.add_argument("--pool-depth", type=int, default=20, help="mined candidates per query")
+    ap.add_argument("--lr", type=float, default=5e-5, help="cross-encoder learning rate")
+    ap.add_argument(
+        "--no-fusion", action="store_true", help="skip fusing the dev-best cross-encoder"
+    )
+    ap.add_argument(
+        "--fp32", action="store_true", help="cross-encoders in float32 (default: bf16 autocast)"
+    )
     ap.add_argument(
         "--export-ce", default=None, help="copy the best cross-encoder (on dev) to this folder"
     )
@@ -188,11 +199,13 @@ def main() -> None:
     data_dir(args.data)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    steps = args.steps or (60 if args.quick else 400)
-    depth = args.rerank_depth or (20 if args.quick else 100)
+    steps = args.steps or (10 if args.quick else 60)
+    depth = args.rerank_depth or (5 if args.quick else 10)
+    bsteps = args.bi_steps or (4 if args.quick else 20)
     out: dict[str, Any] = {
         "machine": machine(),
-        "settings": vars(args) | {"steps": steps, "rerank_depth": depth},
+        "settings": vars(args) | {"steps": steps, "rerank_depth": depth, "bi_steps": bsteps},
+        "mteb_published_nDCG@10": MTEB_FIGURES,
     }
     runs: dict[str, Any] = {}
     timings: dict[str, float] = {}
@@ -238,9 +251,11 @@ def main() -> None:
         for name in runs:
             means = cmp.means[name]
             p = cmp.pvalues["t"][name]["nDCG@10"]
+            ph = cmp.corrected["t"][name]["nDCG@10"]
             rows[name] = {
                 **{m: means[m] for m in MEASURES},
                 "p_vs_bm25": None if np.isnan(p) else float(p),
+                "p_vs_bm25_holm": None if np.isnan(ph) else float(ph),
             }
         out["systems"] = rows
         out["timings"] = timings
@@ -248,142 +263,7 @@ def main() -> None:
 
     table()
 
-    # ---------------------------------------------------------------- cross-encoders
-    hyb_dev = interpolate(bm_train, dn_train, alpha).select(dev_q.qids, missing="drop").cut(20)
-    hyb_train_bm = bm_train.select(train_q.qids, missing="drop")
-    hyb_train_dn = dn_train.select(train_q.qids, missing="drop")
-    tdata = build_training_data(
-        train_q, train_qrels, corpus, [hyb_train_bm, hyb_train_dn], depth=30
-    )
-    dev = DevSet(dev_q, dev_qrels, hyb_dev)
-    cut = hybrid_test.cut(depth)
-    hyb_name = f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"
-    variants = [] if args.ce_checkpoint else [v for v in args.variants.split(",") if v]
-    trained: dict[str, Any] = {}
-    for v in variants:
-        kind, _, extra = v.partition("+")
-        cfg = TrainConfig(
-            steps=steps,
-            batch_size=args.batch_size,
-            n_negatives=7,
-            negatives=kind,
-            depth=30,
-            refresh=1,
-            curriculum=steps // 2 if extra == "curriculum" else 0,
-            lr=3e-5,
-            warmup=0.1,
-            max_length=args.max_length,
-            eval_every=max(1, steps // 2),
-            seed=0,
-            progress=False,
-        )
-        folder = work / f"ce-{v}-{steps}-b{args.batch_size}-L{args.max_length}"
-        if (folder / "history.json").is_file():
-            hist = json.loads((folder / "history.json").read_text())
-        else:
-            log(f"training cross-encoder {v} ({steps} steps)")
-            res = train_cross_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
-            hist = json.loads((folder / "history.json").read_text())
-            log(f"{v}: {res.train_seconds:.0f} s, best dev {res.best_score} at {res.best_step}")
-        trained[v] = {
-            "train_seconds": hist["train_seconds"],
-            "best_step": hist["best_step"],
-            "best_dev_nDCG@10": hist["best_score"],
-            "history": hist["history"],
-        }
-        t = time.perf_counter()
-        ce = CrossEncoder(
-            str(folder / "best"), corpus=corpus, batch_size=32, max_length=args.max_length
-        )
-        runs[f"CE {v} >> hybrid top-{depth}"] = cached_run(
-            work / "runs" / f"ce-{v}-{steps}-b{args.batch_size}-L{args.max_length}-top{depth}.run",
-            lambda ce=ce: ce.transform(test_q, cut),
-        )
-        trained[v]["rerank_seconds"] = time.perf_counter() - t
-        log(f"{v}: test re-ranked in {trained[v]['rerank_seconds']:.0f} s")
-        out["cross_encoders"] = trained
-        table()
-    if args.ce_checkpoint:
-        ce = CrossEncoder(
-            args.ce_checkpoint, corpus=corpus, batch_size=32, max_length=args.max_length
-        )
-        runs[f"CE (saved) >> hybrid top-{depth}"] = ce.transform(test_q, cut)
-        table()
-
-    # best variant on dev, interpolated with the hybrid (weight tuned on dev)
-    if trained:
-        best_v = max(trained, key=lambda v: trained[v]["best_dev_nDCG@10"] or -1)
-        best_dir = work / f"ce-{best_v}-{steps}-b{args.batch_size}-L{args.max_length}" / "best"
-        ce = CrossEncoder(str(best_dir), corpus=corpus, max_length=args.max_length)
-        if args.export_ce:
-            import shutil
-
-            target = Path(args.export_ce)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(best_dir, tmp)
-            shutil.rmtree(target, ignore_errors=True)
-            tmp.rename(target)
-            out["ce_exported"] = str(target)
-            log(f"best cross-encoder ({best_v}) copied to {target}")
-        dev_ce = ce.transform(dev_q, hyb_dev)
-        a2, _ = tune_alpha(dev_ce, hyb_dev, dev_qrels, np.round(np.arange(0, 1.0001, 0.1), 1))
-        name = f"CE {best_v} + hybrid (interpolated, weight {a2:g} tuned on dev)"
-        runs[name] = interpolate(runs[f"CE {best_v} >> hybrid top-{depth}"], cut, a2)
-        out["ce_best_variant"] = best_v
-        table()
-        c = compare(
-            {k: runs[k] for k in (hyb_name, *[r for r in runs if r.startswith("CE")])},
-            test_qrels,
-            ["nDCG@10"],
-            baseline=hyb_name,
-            tests="t",
-        )
-        out["p_vs_hybrid"] = {
-            k: float(c.pvalues["t"][k]["nDCG@10"]) for k in runs if k.startswith("CE")
-        }
-        save_partial()
-
-    # ---------------------------------------------------------------- bi-encoder + RankMe
-    if not args.no_bi_encoder:
-        bsteps = max(2, steps // 2)
-        cfg = TrainConfig(
-            steps=bsteps,
-            batch_size=16,
-            n_negatives=1,
-            negatives="star",
-            hard_fraction=1.0,
-            depth=30,
-            lr=2e-5,
-            max_length=args.max_length,
-            eval_every=max(1, bsteps // 4),
-            keep_checkpoints=False,
-            seed=0,
-        )
-        folder = work / f"bi-star-{bsteps}"
-        if not (folder / "history.json").is_file():
-            log(f"fine-tuning the bi-encoder ({bsteps} steps)")
-            train_bi_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
-        hist = json.loads((folder / "history.json").read_text())
-        base = BiEncoder(model, corpus=corpus, cache_dir=work / "emb-minilm")
-        base_dev = DevSet(dev_q, dev_qrels, hyb_dev)
-        from rankstack.train.trainer import BiEncoderAdapter, Trainer
-
-        adapter = BiEncoderAdapter(base.model_, TrainConfig(max_length=args.max_length))
-        r0 = Trainer(
-            adapter, tdata, TrainConfig(steps=1), work / "tmp-eval", dev=base_dev
-        ).evaluate_dev()
-        points = [{"step": 0, **r0}] + hist["history"]
-        ranks = [p["rank_me"] for p in points]
-        ndcgs = [p["nDCG@10"] for p in points]
-        out["bi_encoder"] = {
-            "train_seconds": hist["train_seconds"],
-            "checkpoints": points,
-            "spearman_rankme_vs_dev_ndcg": spearman(ranks, ndcgs),
-            "rank_me_corpus_minilm": float(rank_me(base.doc_embeddings(), max_samples=25600)),
-        }
-        save_partial()
-    # ---------------------------------------------------------------- slower extras
+    # ------------------------------------------------ SPLADE, raw sentence-transformers
     if not args.no_splade:
         from rankstack.sparse import ImpactIndex, Splade
 
@@ -424,6 +304,158 @@ def main() -> None:
         log("raw sentence-transformers done")
 
         table()
+    # ---------------------------------------------------------------- cross-encoders
+    hyb_dev = (
+        interpolate(bm_train, dn_train, alpha)
+        .select(dev_q.qids, missing="drop")
+        .cut(args.dev_depth)
+    )
+    hyb_train_bm = bm_train.select(train_q.qids, missing="drop")
+    hyb_train_dn = dn_train.select(train_q.qids, missing="drop")
+    tdata = build_training_data(
+        train_q, train_qrels, corpus, [hyb_train_bm, hyb_train_dn], depth=args.pool_depth
+    )
+    dev = DevSet(dev_q, dev_qrels, hyb_dev)
+    cut = hybrid_test.cut(depth)
+    hyb_name = f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"
+    ce_tag = f"{steps}-b{args.batch_size}-L{args.max_length}-p{args.pool_depth}-lr{args.lr:g}" + (
+        "" if args.fp32 else "-bf16"
+    )
+    variants = [] if args.ce_checkpoint else [v for v in args.variants.split(",") if v]
+    trained: dict[str, Any] = {}
+    for v in variants:
+        kind, _, extra = v.partition("+")
+        cfg = TrainConfig(
+            steps=steps,
+            batch_size=args.batch_size,
+            n_negatives=7,
+            negatives=kind,
+            depth=args.pool_depth,
+            refresh=1,
+            curriculum=steps // 2 if extra == "curriculum" else 0,
+            lr=args.lr,
+            warmup=0.1,
+            max_length=args.max_length,
+            eval_every=max(1, steps // 2),
+            seed=0,
+            progress=False,
+            bf16=not args.fp32,
+        )
+        folder = work / f"ce-{v}-{ce_tag}"
+        if (folder / "history.json").is_file():
+            hist = json.loads((folder / "history.json").read_text())
+        else:
+            log(f"training cross-encoder {v} ({steps} steps)")
+            res = train_cross_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
+            hist = json.loads((folder / "history.json").read_text())
+            log(f"{v}: {res.train_seconds:.0f} s, best dev {res.best_score} at {res.best_step}")
+        trained[v] = {
+            "train_seconds": hist["train_seconds"],
+            "best_step": hist["best_step"],
+            "best_dev_nDCG@10": hist["best_score"],
+            "history": hist["history"],
+        }
+        t = time.perf_counter()
+        ce = CrossEncoder(
+            str(folder / "best"),
+            corpus=corpus,
+            batch_size=32,
+            max_length=args.max_length,
+            bf16=not args.fp32,
+        )
+        runs[f"CE {v} >> hybrid top-{depth}"] = cached_run(
+            work / "runs" / f"ce-{v}-{ce_tag}-top{depth}.run",
+            lambda ce=ce: ce.transform(test_q, cut),
+        )
+        trained[v]["rerank_seconds"] = time.perf_counter() - t
+        log(f"{v}: test re-ranked in {trained[v]['rerank_seconds']:.0f} s")
+        out["cross_encoders"] = trained
+        table()
+    if args.ce_checkpoint:
+        ce = CrossEncoder(
+            args.ce_checkpoint,
+            corpus=corpus,
+            batch_size=32,
+            max_length=args.max_length,
+            bf16=not args.fp32,
+        )
+        runs[f"CE (saved) >> hybrid top-{depth}"] = ce.transform(test_q, cut)
+        table()
+
+    # best variant on dev, interpolated with the hybrid (weight tuned on dev)
+    if trained and not args.no_fusion:
+        best_v = max(trained, key=lambda v: trained[v]["best_dev_nDCG@10"] or -1)
+        best_dir = work / f"ce-{best_v}-{ce_tag}" / "best"
+        ce = CrossEncoder(
+            str(best_dir), corpus=corpus, max_length=args.max_length, bf16=not args.fp32
+        )
+        if args.export_ce:
+            import shutil
+
+            target = Path(args.export_ce)
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(best_dir, tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+            out["ce_exported"] = str(target)
+            log(f"best cross-encoder ({best_v}) copied to {target}")
+        dev_ce = ce.transform(dev_q, hyb_dev)
+        a2, _ = tune_alpha(dev_ce, hyb_dev, dev_qrels, np.round(np.arange(0, 1.0001, 0.1), 1))
+        name = f"CE {best_v} + hybrid (interpolated, weight {a2:g} tuned on dev)"
+        runs[name] = interpolate(runs[f"CE {best_v} >> hybrid top-{depth}"], cut, a2)
+        out["ce_best_variant"] = best_v
+        table()
+    ce_names = [r for r in runs if r.startswith("CE")]
+    if ce_names:
+        c = compare(
+            {k: runs[k] for k in (hyb_name, *ce_names)},
+            test_qrels,
+            ["nDCG@10"],
+            baseline=hyb_name,
+            tests="t",
+        )
+        out["p_vs_hybrid"] = {k: float(c.pvalues["t"][k]["nDCG@10"]) for k in ce_names}
+        out["p_vs_hybrid_holm"] = {k: float(c.corrected["t"][k]["nDCG@10"]) for k in ce_names}
+        save_partial()
+
+    # ---------------------------------------------------------------- bi-encoder + RankMe
+    if not args.no_bi_encoder:
+        cfg = TrainConfig(
+            steps=bsteps,
+            batch_size=16,
+            n_negatives=1,
+            negatives="star",
+            hard_fraction=1.0,
+            depth=args.pool_depth,
+            lr=2e-5,
+            max_length=args.max_length,
+            eval_every=max(1, bsteps // 4),
+            keep_checkpoints=False,
+            seed=0,
+            bf16=not args.fp32,
+        )
+        folder = work / f"bi-star-{bsteps}-L{args.max_length}"
+        if not (folder / "history.json").is_file():
+            log(f"fine-tuning the bi-encoder ({bsteps} steps)")
+            train_bi_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
+        hist = json.loads((folder / "history.json").read_text())
+        base = BiEncoder(model, corpus=corpus, cache_dir=work / "emb-minilm")
+        base_dev = DevSet(dev_q, dev_qrels, hyb_dev)
+        from rankstack.train.trainer import BiEncoderAdapter, Trainer
+
+        adapter = BiEncoderAdapter(base.model_, cfg)
+        r0 = Trainer(adapter, tdata, cfg, work / "tmp-eval", dev=base_dev).evaluate_dev()
+        points = [{"step": 0, **r0}] + hist["history"]
+        ranks = [p["rank_me"] for p in points]
+        ndcgs = [p["nDCG@10"] for p in points]
+        out["bi_encoder"] = {
+            "train_seconds": hist["train_seconds"],
+            "checkpoints": points,
+            "spearman_rankme_vs_dev_ndcg": spearman(ranks, ndcgs),
+            "rank_me_corpus_minilm": float(rank_me(base.doc_embeddings(), max_samples=25600)),
+        }
+        save_partial()
     if trained:
         sp_pts = [
             (h["rank_me"], h["nDCG@10"])

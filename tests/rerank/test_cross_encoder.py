@@ -101,3 +101,14 @@ def test_loaded_pair_and_clone(model, collection) -> None:
     a = CrossEncoder(pair, corpus=corpus).transform(queries, base)
     b = clone(CrossEncoder(str(model), corpus=corpus)).transform(queries, base)
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_bf16_scores_close_to_float32(model, collection) -> None:
+    corpus, _ = collection
+    texts = corpus.contents().to_pylist()[:10]
+    qs = ["cell protein"] * len(texts)
+    fp32 = CrossEncoder(str(model)).score(qs, texts)
+    bf16 = CrossEncoder(str(model), bf16=True).score(qs, texts)
+    assert bf16.dtype == np.float32
+    spread = float(np.ptp(fp32)) or 1.0
+    assert float(np.abs(bf16 - fp32).max()) <= 0.05 * spread + 1e-3

@@ -160,3 +160,14 @@ def test_ltr_loss_option(setup, models, tmp_path) -> None:
     cfg = TrainConfig(steps=2, batch_size=2, n_negatives=2, loss="listnet")
     res = train_cross_encoder(str(models["encoder"]), data, cfg, tmp_path / "l")
     assert res.best_model.is_dir()
+
+
+@pytest.mark.parametrize("kind", ["cross", "bi"])
+def test_bf16_mixed_precision_trains(setup, models, tmp_path, kind) -> None:
+    data, dev = setup
+    cfg = TrainConfig(steps=2, batch_size=2, n_negatives=2, eval_every=2, bf16=True)
+    train = train_cross_encoder if kind == "cross" else train_bi_encoder
+    res = train(models["encoder" if kind == "cross" else "st"], data, cfg, tmp_path, dev=dev)
+    assert res.best_score is not None and np.isfinite(res.best_score)
+    floats = [v for v in _weights(res.best_model).values() if v.dtype.kind == "f"]
+    assert floats and all(v.dtype == np.float32 for v in floats)

@@ -52,6 +52,9 @@ class CrossEncoder(Stage):
         Corpus fields to join as the document text (default: all, title first).
     progress:
         Draw a progress bar on stderr.
+    bf16:
+        Score under ``torch.autocast`` in bfloat16 (about twice as fast on CPUs with AMX or
+        AVX512-BF16; scores differ from float32 in the third significant digit).
     name:
         Name of the stage in feature tables and run tags.
     """
@@ -65,6 +68,7 @@ class CrossEncoder(Stage):
         fields: Sequence[str] | None = None,
         progress: bool = False,
         name: str = "cross_encoder",
+        bf16: bool = False,
     ) -> None:
         if int(batch_size) < 1 or int(max_length) < 8:
             raise DataError(
@@ -78,6 +82,7 @@ class CrossEncoder(Stage):
         self.fields = list(fields) if fields is not None else None
         self.progress = progress
         self.name = name
+        self.bf16 = bool(bf16)
         self._loaded: tuple[Any, Any] | None = None
         self._texts: pa.Array | None = None
 
@@ -126,6 +131,7 @@ class CrossEncoder(Stage):
             batch_size=self.batch_size,
             max_length=self.max_length,
             progress=self.progress,
+            bf16=self.bf16,
         )
 
     def transform(self, queries: Queries, run: Run | None = None) -> Run:
@@ -190,12 +196,15 @@ def score_pairs(
     max_length: int = 256,
     progress: bool = False,
     label: str = "cross-encoder",
+    bf16: bool = False,
 ) -> np.ndarray:
     """Scores of ``(queries[i], docs[i])`` pairs under ``torch.inference_mode`` (float32).
 
     Pairs are sorted by text length so each batch pads little; the order of the output is
-    the order of the input.
+    the order of the input. ``bf16`` runs the model under ``torch.autocast`` in bfloat16.
     """
+    import contextlib
+
     torch = require("torch")
     n = len(queries)
     if len(docs) != n:
@@ -206,7 +215,12 @@ def score_pairs(
     was_training = model.training
     model.eval()
     try:
-        with progress_bar(label, n, progress) as advance, torch.inference_mode():
+        cast = (
+            torch.autocast(device_type=_device(model), dtype=torch.bfloat16)
+            if bf16
+            else contextlib.nullcontext()
+        )
+        with progress_bar(label, n, progress) as advance, torch.inference_mode(), cast:
             for lo in range(0, n, batch_size):
                 idx = order[lo : lo + batch_size]
                 enc = tokenize_pairs(
@@ -217,3 +231,10 @@ def score_pairs(
     finally:
         model.train(was_training)
     return out
+
+
+def _device(model: Any) -> str:
+    try:
+        return str(next(model.parameters()).device.type)
+    except (StopIteration, AttributeError):
+        return "cpu"

@@ -80,6 +80,8 @@ class TrainConfig:
     score_batch_size : pairs / texts per forward pass when scoring (dev, ADORE)
     seed : seeds torch (initial head, dropout) and numpy (batches, negatives)
     progress : progress bar on stderr
+    bf16 : run forward passes under ``torch.autocast`` in bfloat16 (weights and optimiser
+        stay float32: mixed precision); about twice as fast on CPUs with AMX or AVX512-BF16
     """
 
     steps: int = 300
@@ -103,6 +105,7 @@ class TrainConfig:
     score_batch_size: int = 32
     seed: int = 0
     progress: bool = False
+    bf16: bool = False
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.n_negatives < 0:
@@ -354,6 +357,20 @@ class BiEncoderAdapter(_Adapter):
         self.module.save(str(folder), safe_serialization=True)
 
 
+def autocast(module: Any, enabled: bool) -> Any:
+    """``torch.autocast`` in bfloat16 on the module's device when ``enabled``, else a no-op."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    torch = require("torch")
+    try:
+        device = next(module.parameters()).device.type
+    except (StopIteration, AttributeError):
+        device = "cpu"
+    return torch.autocast(device_type=device, dtype=torch.bfloat16)
+
+
 def _dimension(model: Any) -> int:
     get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return int(get())
@@ -433,7 +450,8 @@ class Trainer:
         dev = self.dev
         qtexts, _, docids = _dev_rows(dev)
         dtexts = self._texts_of(docids)
-        scores, reps = self.adapter.score_and_represent(qtexts, dtexts)
+        with autocast(self.adapter.module, self.config.bf16):
+            scores, reps = self.adapter.score_and_represent(qtexts, dtexts)
         run = dev.run.with_scores(scores.astype(np.float64))
         out = {dev.measure: float(evaluate(run, dev.qrels, [dev.measure])[dev.measure])}
         if reps.size:
@@ -561,7 +579,8 @@ class Trainer:
         cfg, data = self.config, self.data
         pos = np.array([int(rng.choice(data.positives(int(q)))) for q in qidx], dtype=np.int64)
         scorer = self.adapter.scorer(data) if cfg.negatives == "adore" else None
-        negs = self.sampler.sample(data, qidx, cfg.n_negatives, rng, step=step, scorer=scorer)
+        with autocast(self.adapter.module, cfg.bf16):
+            negs = self.sampler.sample(data, qidx, cfg.n_negatives, rng, step=step, scorer=scorer)
         if cfg.curriculum:
             pos_rank = np.array(
                 [
@@ -583,7 +602,8 @@ class Trainer:
         queries = [data.query_texts[int(q)] for q in qidx]
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        loss = self.adapter.loss(queries, groups, weights)
+        with autocast(self.adapter.module, cfg.bf16):
+            loss = self.adapter.loss(queries, groups, weights)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise DataError(f"the training loss became {value} at step {step + 1}; lower the lr")
