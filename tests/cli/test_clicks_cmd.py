@@ -127,3 +127,38 @@ def test_bad_input_is_one_line(
     assert main(["clicks", "simulate", str(letor_file), "-o", str(log), "--model", "nope"]) == 2
     assert "unknown click model" in capsys.readouterr().err
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_intervention_log_and_propensities(
+    letor_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "swap.parquet"
+    args = ["clicks", "simulate", str(letor_file), "-o", str(log), "--sessions", "60000", "-q"]
+    assert main([*args, "--intervention", "swap", "--chunk-sessions", "25000"]) == 0
+    capsys.readouterr()
+    back = read_clicks(log)
+    assert back.metadata["intervention"] == "swap" and "logged_position" in back.display
+    out_json, out_csv, png = tmp_path / "p.json", tmp_path / "p.csv", tmp_path / "p.png"
+    assert main(["clicks", "propensities", str(log), "-o", str(out_json), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads(out_json.read_text())
+    assert printed == saved and saved["method"] == "swap" and saved["positions"][-1] == 10
+    assert max(saved["relative_error"]) < 0.25, saved
+    assert main(["clicks", "propensities", str(log), "-o", str(out_csv), "--plot", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "relative error" in text and png.stat().st_size > 0
+    assert out_csv.read_text().startswith("position,propensity,true,relative_error")
+
+
+def test_propensities_bad_input_is_one_line(
+    letor_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "plain.jsonl"
+    args = ["clicks", "simulate", str(letor_file), "-o", str(log), "--sessions", "500", "-q"]
+    assert main(args) == 0
+    assert main([*args, "--intervention", "sideways"]) == 2
+    assert "--intervention must be one of" in capsys.readouterr().err
+    # displays that never vary carry no information about the propensities
+    assert main(["clicks", "propensities", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert "no interventions" in err and "Traceback" not in err

@@ -19,6 +19,7 @@ from rankstack.ultr.propensity import (
     estimate_from_interventions,
     intervene,
     intervention_order,
+    iter_interventions,
     plot_propensities,
     simulate_interventions,
 )
@@ -162,6 +163,23 @@ def test_interventions_recover_the_propensities(kind: str, eta: float, tolerance
     assert est.info["position_pairs"] == 45
     assert log.metadata["intervention"] == kind
     assert set(log.display) == {"logged_position"}
+
+
+def test_intervention_chunks_do_not_change_the_log() -> None:
+    data = letor_set(n_queries=20)
+    whole = simulate_interventions(data, "randpair", sessions=70_000, seed=3, eta=1.0)
+    chunks = list(
+        iter_interventions(data, "randpair", sessions=70_000, seed=3, chunk_sessions=30_000)
+    )
+    assert [len(c) for c in chunks] == [30_000, 30_000, 10_000]
+    joined = ClickLog.concat(chunks)
+    assert joined.docids.equals(whole.docids) and joined.session_qids.equals(whole.session_qids)
+    assert np.array_equal(joined.clicks, whole.clicks)
+    assert np.array_equal(joined.display["logged_position"], whole.display["logged_position"])
+    with pytest.raises(DataError, match="chunk_sessions"):
+        list(iter_interventions(data, "swap", sessions=10, chunk_sessions=0))
+    with pytest.raises(DataError, match="intervention must be"):
+        list(iter_interventions(data, "nope", sessions=10))
 
 
 def test_logs_without_interventions_are_refused() -> None:

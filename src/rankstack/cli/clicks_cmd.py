@@ -1,4 +1,5 @@
-"""``rankstack clicks simulate|stats|convert|evaluate``: click logs, counterfactual evaluation."""
+"""``rankstack clicks simulate|stats|convert|evaluate|propensities``: click logs, counterfactual
+evaluation, propensities estimated from randomised interventions."""
 
 from __future__ import annotations
 
@@ -73,6 +74,12 @@ def simulate(
     chunk_sessions: int = typer.Option(
         100_000, "--chunk-sessions", help="Sessions simulated and held in memory at a time."
     ),
+    intervention: str | None = typer.Option(
+        None,
+        "--intervention",
+        help="Randomise each displayed list: swap (rank 1 with a random rank), randpair "
+        "(a random pair) or shuffle; for 'rankstack clicks propensities'.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -80,15 +87,22 @@ def simulate(
 
     A production ranker trained on the labels of a fraction of the queries shows its top k;
     each session draws a query and clicks from the click model. The log records the click
-    model, its parameters, the true propensities (PBM) and the production ranker.
+    model, its parameters, the true propensities (PBM) and the production ranker. With
+    --intervention the displays are randomised around the production top k (each impression
+    keeps its production position as 'logged_position').
     """
     from rankstack.io.clicks import ClickLogWriter
     from rankstack.ltr.config import load_letor
     from rankstack.ultr.click_models import make_click_model
+    from rankstack.ultr.propensity import INTERVENTIONS, iter_interventions
     from rankstack.ultr.simulate import ClickSimulator, ProductionRanker
 
     if sessions < 0:
         raise DataError(f"--sessions must be >= 0, found {sessions}")
+    if intervention is not None and intervention not in INTERVENTIONS:
+        raise DataError(
+            f"--intervention must be one of {', '.join(INTERVENTIONS)}, found {intervention!r}"
+        )
     start = time.perf_counter()
     data = load_letor(dataset)
     params: dict[str, Any] = {"eta": eta}
@@ -107,12 +121,25 @@ def simulate(
     )
     clicks = 0
     bar = _bar(not quiet and not json_out)
-    with ClickLogWriter(output, metadata=sim.metadata(sessions)) as writer:
+    metadata = sim.metadata(sessions)
+    if intervention is not None:
+        metadata["intervention"] = intervention
+        source = iter_interventions(
+            data,
+            intervention,
+            sessions=sessions,
+            seed=seed,
+            chunk_sessions=chunk_sessions,
+            simulator=sim,
+        )
+    else:
+        source = sim.iter_sessions(sessions, chunk_sessions)
+    with ClickLogWriter(output, metadata=metadata) as writer:
         task = bar.add_task("simulating", total=sessions, rate="") if bar else None
         if bar:
             bar.start()
         try:
-            for chunk in sim.iter_sessions(sessions, chunk_sessions):
+            for chunk in source:
                 writer.write(chunk)
                 clicks += int(chunk.clicks.sum())
                 if bar is not None and task is not None:
@@ -132,6 +159,7 @@ def simulate(
         "click_model_params": sim.metadata()["click_model_params"],
         "propensities": sim.metadata()["propensities"],
         "production": sim.production_identity,
+        "intervention": intervention,
     }
     if json_out:
         _emit_json(summary)
@@ -323,3 +351,70 @@ def evaluate(
     for r in res.values():
         if r.note:
             console.print(f"[yellow]note:[/] {r.estimator}: {escape(r.note)}")
+
+
+# ---------------------------------------------------------------------- propensities
+@clicks_app.command()
+def propensities(
+    log: Path = typer.Argument(
+        ..., help="A log with randomised displays ('simulate --intervention') or several rankers."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the estimates (.json, or .csv)."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Draw the estimates against the true propensities (PNG, PDF...)."
+    ),
+    positions: int | None = typer.Option(
+        None, "--positions", help="Estimate positions 1..N (default: the longest list)."
+    ),
+    allow_incomplete: bool = typer.Option(
+        False, "--allow-incomplete", help="Read a log without a valid end marker as it is."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the estimates as JSON."),
+) -> None:
+    """Relative propensities p_k / p_1 estimated from randomised interventions.
+
+    Harvests every (query, doc) shown at two positions (swap-1-k, RandPair, shuffled lists, or
+    the logs of several rankers); the true propensities of a simulated log are shown beside.
+    """
+    from rankstack.io.clicks import read_clicks
+    from rankstack.ultr.learners import log_propensities
+    from rankstack.ultr.propensity import estimate_from_interventions, plot_propensities
+
+    clicks = read_clicks(log, allow_incomplete=allow_incomplete)
+    method = str(clicks.metadata.get("intervention") or "harvest")
+    truth = log_propensities(clicks)
+    est = estimate_from_interventions(clicks, n_positions=positions, method=method)
+    if truth is not None and len(truth.values) >= len(est.values):
+        est = est.with_truth(truth)
+    if output is not None:
+        est.save(output)
+    if plot is not None:
+        plot_propensities(
+            {method: est},
+            plot,
+            truth=est.truth,
+            title=f"{log.name}: {len(clicks):,} sessions",
+        )
+    if json_out:
+        _emit_json(est.to_dict())
+        return
+    d = est.to_dict()
+    table = Table(title=f"propensities p_k / p_1 from {escape(str(log))}", title_justify="left")
+    table.add_column("position", justify="right")
+    table.add_column(f"estimate ({escape(method)})", justify="right")
+    if "true" in d:
+        table.add_column("true", justify="right")
+        table.add_column("relative error", justify="right")
+    for i, pos in enumerate(d["positions"]):
+        v = d["propensities"][i]
+        cells = [str(pos), "-" if v is None else f"{v:.4f}"]
+        if "true" in d:
+            err = d["relative_error"][i]
+            cells += [f"{d['true'][i]:.4f}", "-" if err is None else f"{err:.1%}"]
+        table.add_row(*cells)
+    console.print(table)
+    for path, what in ((output, "estimates"), (plot, "plot")):
+        if path is not None:
+            console.print(f"{what}: [bold]{escape(str(path))}[/]")

@@ -57,6 +57,7 @@ from rankstack.ultr.propensity import (
     estimate_from_interventions,
     intervene,
     intervention_order,
+    iter_interventions,
     plot_propensities,
     simulate_interventions,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "intervention_order",
     "iter_baidu_ultr",
     "iter_click_chunks",
+    "iter_interventions",
     "join_clicks",
     "make_click_model",
     "plot_click_stats",

@@ -8,14 +8,16 @@ Only ratios ``p_k / p_1`` can be identified from clicks, so :class:`Propensities
 Estimation from interventions
     Randomising the displayed order breaks the link between position and relevance, so the
     click rates of the *same* (query, doc) at two positions estimate the ratio of their
-    propensities. :func:`swap_interventions` swaps the first result with the one at a position
-    ``k`` drawn uniformly per session (Joachims, Swaminathan and Schnabel 2017, "Unbiased
-    learning-to-rank with biased feedback", WSDM, Section 5: the swap-1-k intervention);
-    :func:`randpair_interventions` swaps a random pair of positions (Wang, Golbandi, Bendersky,
-    Metzler and Najork 2018, "Position bias estimation for unbiased learning to rank in
-    personal search", WSDM: RandPair); :func:`shuffle_interventions` shuffles the whole list
-    (RandTop-n, Wang et al. 2016, SIGIR). Clicks on the new displays come from a click
-    simulator (:mod:`rankstack.ultr.simulate`) or from users.
+    propensities. The ``"swap"`` intervention (:func:`intervention_order`) swaps the first
+    result with the one at a position ``k`` drawn uniformly per session (Joachims,
+    Swaminathan and Schnabel 2017, "Unbiased learning-to-rank with biased feedback", WSDM,
+    Section 5: the swap-1-k intervention); ``"randpair"`` swaps a random pair of positions
+    (Wang, Golbandi, Bendersky, Metzler and Najork 2018, "Position bias estimation for
+    unbiased learning to rank in personal search", WSDM: RandPair); ``"shuffle"`` shuffles
+    the whole list (RandTop-n, Wang et al. 2016, SIGIR). Clicks on the new displays come
+    from a click simulator (:func:`simulate_interventions`, :func:`iter_interventions`) or
+    from users
+    (:func:`intervene` gives the randomised displays of a log).
 
     :func:`estimate_from_interventions` then *harvests* the interventions (Agarwal, Zaitsev,
     Wang, Li, Najork and Joachims 2019, "Estimating position bias without intrusive
@@ -48,7 +50,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -394,7 +396,21 @@ def simulate_interventions(
     well). Each session draws a query, randomises its displayed list with
     :func:`intervention_order` and draws clicks from the click model on the new order. The
     log's metadata is the simulator's (true propensities for PBM) plus ``intervention``.
+    :func:`iter_interventions` yields the same sessions chunk by chunk.
     """
+    chunks = list(
+        iter_interventions(
+            data, kind, sessions=sessions, seed=seed, chunk_sessions=chunk_sessions, **simulator
+        )
+    )
+    if not chunks:
+        raise DataError("simulate_interventions: sessions must be >= 1")
+    return ClickLog.concat(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def intervention_simulator(data: Any, seed: int = 0, **simulator: Any) -> Any:
+    """The :class:`~rankstack.ultr.simulate.ClickSimulator` behind
+    :func:`simulate_interventions` (``click_model`` may be a name with ``eta=``)."""
     from rankstack.ultr.click_models import make_click_model
     from rankstack.ultr.simulate import ClickSimulator
 
@@ -403,16 +419,56 @@ def simulate_interventions(
     model = settings.pop("click_model", "pbm")
     if isinstance(model, str):
         model = make_click_model(model, **({} if eta is None else {"eta": eta}))
-    sim = ClickSimulator(data, model, seed=seed, **settings)
+    return ClickSimulator(data, model, seed=seed, **settings)
+
+
+def iter_interventions(
+    data: Any,
+    kind: str = "swap",
+    *,
+    sessions: int = 100_000,
+    seed: int = 0,
+    chunk_sessions: int = 1 << 16,
+    simulator: Any = None,
+    **settings: Any,
+) -> Iterator[ClickLog]:
+    """:func:`simulate_interventions` as chunks of ``chunk_sessions`` sessions (for streaming
+    to disk; a given ``simulator`` is used as is, else one is built from ``settings``).
+    Sessions are drawn in fixed blocks, so the log does not depend on ``chunk_sessions``."""
+    sim = simulator if simulator is not None else intervention_simulator(data, seed, **settings)
     if kind not in INTERVENTIONS:
         raise DataError(f"intervention must be one of {list(INTERVENTIONS)}, found {kind!r}")
-    chunks: list[ClickLog] = []
+    if int(chunk_sessions) < 1:
+        raise DataError(f"chunk_sessions must be >= 1, found {chunk_sessions!r}")
     meta = {**sim.metadata(sessions), "intervention": kind}
+    pending: list[ClickLog] = []
+    held = 0
+    for block in _intervention_blocks(sim, kind, sessions, seed, meta, data.run.docids):
+        pending.append(block)
+        held += len(block)
+        while held >= chunk_sessions:
+            merged = ClickLog.concat(pending) if len(pending) > 1 else pending[0]
+            yield merged.slice_sessions(0, chunk_sessions)
+            rest = merged.slice_sessions(chunk_sessions, len(merged))
+            pending, held = ([rest] if len(rest) else []), len(rest)
+    if held:
+        yield ClickLog.concat(pending) if len(pending) > 1 else pending[0]
+
+
+#: sessions drawn per generator block (the log does not depend on the chunk size)
+INTERVENTION_BLOCK = 1 << 16
+
+
+def _intervention_blocks(
+    sim: Any, kind: str, sessions: int, seed: int, meta: dict[str, Any], docids: Any
+) -> Iterator[ClickLog]:
+    """Blocks of :data:`INTERVENTION_BLOCK` sessions, block ``b`` drawn with
+    ``default_rng([seed, 7919, b])``."""
     done = 0
     block = 0
     while done < sessions:
         rng = np.random.default_rng([seed, 7919, block])
-        n = min(int(chunk_sessions), sessions - done)
+        n = min(INTERVENTION_BLOCK, sessions - done)
         probs = sim.query_distribution()
         q = rng.choice(sim.n_queries, size=n, p=probs)
         sizes = sim.sizes[q]
@@ -421,21 +477,16 @@ def simulate_interventions(
         rows = np.take_along_axis(sim.rows[q], order, axis=1)
         mask = sim.mask[q]
         clicks = sim.model.sample(attract, mask, rng)
-        chunks.append(
-            ClickLog(
-                session_qids=take_str(sim.qids, q),
-                offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                docids=take_str(data.run.docids, rows[mask]),
-                clicks=np.asarray(clicks, dtype=np.uint8)[mask],
-                display={"logged_position": (order[mask] + 1).astype(np.int32)},
-                metadata=meta,
-            )
+        yield ClickLog(
+            session_qids=take_str(sim.qids, q),
+            offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            docids=take_str(docids, rows[mask]),
+            clicks=np.asarray(clicks, dtype=np.uint8)[mask],
+            display={"logged_position": (order[mask] + 1).astype(np.int32)},
+            metadata=meta,
         )
         done += n
         block += 1
-    if not chunks:
-        raise DataError("simulate_interventions: sessions must be >= 1")
-    return ClickLog.concat(chunks) if len(chunks) > 1 else chunks[0]
 
 
 # ---------------------------------------------------------------------------------- estimation
@@ -487,8 +538,8 @@ def estimate_from_interventions(
     if len(shown) == 0:
         raise DataError(
             "no (query, doc) was shown at two different positions: the log has no "
-            "interventions to estimate propensities from (use swap_interventions or "
-            "randpair_interventions, or logs of several rankers)"
+            "interventions to estimate propensities from (simulate_interventions with "
+            "kind='swap' or 'randpair', or logs of several rankers)"
         )
     ctr = np.divide(clicks, shown, out=np.zeros_like(clicks), where=shown > 0)
     pairs, logs, weights = [], [], []
@@ -619,6 +670,8 @@ __all__ = [
     "estimate_from_interventions",
     "intervene",
     "intervention_order",
+    "intervention_simulator",
+    "iter_interventions",
     "plot_propensities",
     "simulate_interventions",
 ]
