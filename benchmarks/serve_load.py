@@ -12,9 +12,23 @@ of the same content behind a symbolic link, so a reload maps a new index version
 The load generator is asyncio with raw HTTP/1.1 on keep-alive sockets (a few microseconds of
 Python per request, far less than an HTTP client library), in this process; it stops by
 itself. A request counts as an error when the connection fails or the status is not 200.
-Reports requests/s, p50/p99/max latency and errors per phase, then stops the service.
+Reports requests/s, p50/p99/max latency and errors per phase, and the service processes'
+resident memory (RSS and PSS from ``/proc``: the index is memory-mapped, so its pages are
+shared between workers and PSS splits them), then stops the service.
 
-    python benchmarks/serve_load.py [--seconds 60] [--clients 200] [--quick] [--json]
+Two more measurements follow, with the service stopped:
+
+3. in process (the peer that shows the HTTP cost): the same pipeline object the service
+   uses (:class:`rankstack.serve.registry.Registry`), called for the same queries one after
+   the other in this process for ``min(--seconds, 20)`` seconds, snippets included;
+4. kill during a reload, checked once: a fresh service (``--log-level info``), the link
+   flipped to the other version, ``POST /admin/reload``, SIGKILL as soon as the service logs
+   that the reload began; then a restart, which must serve the version the link points to,
+   complete (``GET /pipelines`` names its folder; ``POST /search`` answers 200). The time
+   from the restart to the first healthy answer is reported.
+
+    python benchmarks/serve_load.py [--seconds 60] [--clients 200] [--workers 1] [--quick]
+                                    [--json]
 """
 
 from __future__ import annotations
@@ -64,7 +78,7 @@ def build(root: Path) -> tuple[Path, Path, Path, list[str]]:
 
 
 class Service:
-    def __init__(self, link: Path, workers: int) -> None:
+    def __init__(self, link: Path, workers: int, log_level: str = "warning") -> None:
         self.port = _free_port()
         cmd = [
             sys.executable,
@@ -77,7 +91,7 @@ class Service:
             "--workers",
             str(workers),
             "--log-level",
-            "warning",
+            log_level,
         ]
         fd, name = tempfile.mkstemp(prefix="serve-load-", suffix=".log")
         self.log = Path(name)
@@ -99,6 +113,17 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError("service did not start")
 
+    def memory(self) -> list[dict[str, Any]]:
+        """RSS/PSS of the serving processes: uvicorn's workers, or the one process."""
+        kids = _children(self.proc.pid)
+        workers = [p for p in kids if b"spawn_main" in _cmdline(p)]
+        return [{"pid": p, **_memory(p)} for p in (workers or [self.proc.pid])]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -106,6 +131,37 @@ class Service:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _memory(pid: int) -> dict[str, float]:
+    """RSS, PSS, shared-clean and private-dirty MB of a process (Linux ``smaps_rollup``)."""
+    out: dict[str, float] = {}
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
+            out[key.lower() + "_mb"] = round(int(rest.split()[0]) / 1024, 1)
+    return out
 
 
 async def _request(
@@ -213,6 +269,101 @@ async def _phase(
     return res
 
 
+def in_process(link: Path, queries: list[str], seconds: float) -> dict[str, Any]:
+    """The served pipeline called directly, one query after the other (no HTTP)."""
+    from rankstack.serve import ServeConfig
+    from rankstack.serve.registry import Registry
+
+    served = Registry(ServeConfig.from_args([f"scifact={link}"])).current.pipelines["scifact"]
+    lat = []
+    t0 = time.monotonic()
+    i = 0
+    while time.monotonic() - t0 < seconds:
+        s = time.perf_counter()
+        served.search(queries[i % len(queries)], 10)
+        lat.append(time.perf_counter() - s)
+        i += 1
+    wall = time.monotonic() - t0
+    ms = np.asarray(lat) * 1000
+    return {
+        "seconds": round(wall, 2),
+        "requests": len(ms),
+        "requests_per_s": round(len(ms) / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "note": "ServedPipeline.search(query, 10) in one thread, snippets included",
+    }
+
+
+def kill_during_reload(link: Path, flip: Any, folders: tuple[Path, Path]) -> dict[str, Any]:
+    """SIGKILL a service while it reloads, restart it, check what it serves."""
+    service = Service(link, 1, log_level="info")
+    try:
+        service.wait_ready()
+        target = flip()
+        mark = len(service.log.read_text())
+        box: dict[str, Any] = {}
+
+        def reload() -> None:
+            try:
+                with socket.create_connection(("127.0.0.1", service.port), timeout=30) as s:
+                    s.sendall(
+                        b"POST /admin/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                        b"Connection: close\r\n\r\n{}"
+                    )
+                    box["answer"] = s.recv(64)
+            except OSError as exc:
+                box["error"] = type(exc).__name__
+
+        import threading
+
+        thread = threading.Thread(target=reload)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while "reloading" not in service.log.read_text()[mark:] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        service.kill()
+        thread.join()
+        tail = service.log.read_text()[mark:]
+        mid = "reloading" in tail and "reloaded" not in tail and not box.get("answer")
+    finally:
+        service.stop()
+    again = Service(link, 1)
+    t0 = time.perf_counter()
+    try:
+        again.wait_ready()
+        ready = time.perf_counter() - t0
+        serving = _get_json(again.port, "/pipelines")["pipelines"][0]["folder"]
+        status, _ = asyncio.run(_one(again.port, json.dumps({"query": "cell", "k": 10})))
+    finally:
+        again.stop()
+    return {
+        "killed_mid_reload": mid,
+        "restart_to_healthy_s": round(ready, 2),
+        "serves": "new version" if Path(serving) == target.resolve() else "other version",
+        "serves_a_complete_version": Path(serving) in [f.resolve() for f in folders]
+        and status == 200,
+        "search_status_after_restart": status,
+    }
+
+
+def _get_json(port: int, path: str) -> Any:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+async def _one(port: int, body: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        return await _request(reader, writer, "/search", body.encode())
+    finally:
+        writer.close()
+
+
 def _versions() -> dict[str, str]:
     import fastapi
     import uvicorn
@@ -253,9 +404,10 @@ def main() -> None:
 
         state = {"at": v1}
 
-        def flip() -> None:
+        def flip() -> Path:
             state["at"] = v2 if state["at"] == v1 else v1
             publish(state["at"], link)
+            return state["at"]
 
         bodies = [json.dumps({"query": q, "k": 10}).encode() for q in queries]
         service = Service(link, args.workers)
@@ -265,12 +417,16 @@ def main() -> None:
             steady = asyncio.run(
                 _phase(service.port, bodies, args.clients, args.seconds, None, flip)
             )
+            memory = service.memory()
             reloading = asyncio.run(
                 _phase(service.port, bodies, args.clients, args.seconds, args.reload_every, flip)
             )
+            memory_after_reloads = service.memory()
             load_after = os.getloadavg()
         finally:
             service.stop()
+        peer = in_process(link, queries, min(args.seconds, 20.0))
+        killed = kill_during_reload(link, flip, (v1, v2))
     result = {
         "dataset": "beir/scifact (5,183 docs), BM25 k1=0.9 b=0.4, POST /search k=10, "
         f"{len(queries)} test queries in turn",
@@ -281,6 +437,9 @@ def main() -> None:
         "versions": _versions(),
         "steady": steady,
         "during_reloads": reloading,
+        "memory_mb": {"after_steady": memory, "after_reloads": memory_after_reloads},
+        "in_process": peer,
+        "kill_during_reload": killed,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -301,6 +460,15 @@ def main() -> None:
             f"{name:>15}: {r['requests_per_s']:8.1f} req/s  p50 {r['p50_ms']} ms  "
             f"p99 {r['p99_ms']} ms  max {r['max_ms']} ms  errors {r['errors']}{extra}"
         )
+    r = peer
+    print(
+        f"{'in process':>15}: {r['requests_per_s']:8.1f} req/s  p50 {r['p50_ms']} ms  "
+        f"p99 {r['p99_ms']} ms  (one thread, no HTTP)"
+    )
+    for when, procs in result["memory_mb"].items():
+        for m in procs:
+            print(f"memory {when}: pid {m['pid']}: {m}")
+    print(f"kill during reload: {killed}")
     print(f"load average (1 min) before/after: {result['load_average_1m']}")
 
 

@@ -197,18 +197,28 @@ def test_reload_with_a_token(admin_app: object, monkeypatch: pytest.MonkeyPatch)
         assert c.post("/admin/reload").status_code == 401
 
 
-def test_reload_with_workers_asks_the_supervisor(
-    served: Served, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("siblings", [[4001, 4002], None])
+def test_reload_with_workers_signals_the_others(
+    served: Served, monkeypatch: pytest.MonkeyPatch, siblings: list[int] | None
 ) -> None:
     import signal
 
+    from rankstack.serve import app as app_module
+
     sent: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    monkeypatch.setattr(app_module, "sibling_workers", lambda: siblings)
     app = create_app(ServeConfig.from_args([str(served.bm25)], workers=2))
     with TestClient(app, client=("127.0.0.1", 1)) as c:
         r = c.post("/admin/reload")
-    assert r.status_code == 200 and r.json()["status"] == "rolling-restart"
-    assert sent == [(os.getppid(), signal.SIGHUP)]
+    assert r.status_code == 200
+    if siblings is None:  # no /proc: uvicorn's supervisor replaces the workers
+        assert r.json()["status"] == "rolling-restart"
+        assert sent == [(os.getppid(), signal.SIGHUP)]
+    else:  # this worker reloads itself, the others are told to reload in place
+        assert r.json()["status"] == "reloaded" and r.json()["generation"] == 2
+        assert r.json()["signalled"] == siblings
+        assert sent == [(pid, signal.SIGHUP) for pid in siblings]
 
 
 def test_publish_refuses_to_replace_a_real_folder(versions: Versions, tmp_path: Path) -> None:

@@ -80,6 +80,9 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from rankstack.serve.app import use_system_arrow_pool
+
+    logging.getLogger(__name__).info("Arrow memory pool: %s", use_system_arrow_pool())
     if workers == 1:
         from rankstack.serve.app import create_app
 

@@ -91,8 +91,8 @@ class ServeConfig:
     limits:
         The request limits.
     workers:
-        Number of uvicorn worker processes (``/admin/reload`` then asks the supervisor for a
-        rolling restart instead of swapping in-process).
+        Number of uvicorn worker processes (``/admin/reload`` then makes every worker
+        reload in place: see :func:`rankstack.serve.app.sibling_workers`).
     snippet_words:
         Length of a snippet, in words.
     """

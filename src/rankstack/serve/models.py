@@ -149,10 +149,18 @@ class HealthResponse(BaseModel):
 
 
 class ReloadResponse(BaseModel):
-    status: str = Field(description="'reloaded', or 'rolling-restart' with several workers.")
+    status: str = Field(
+        description="'reloaded'; 'rolling-restart' when several workers run without Linux "
+        "/proc (uvicorn's supervisor then replaces them)."
+    )
     generation: int
     seconds: float
     pipelines: dict[str, str | None]
+    signalled: list[int] = Field(
+        default_factory=list,
+        description="With several workers: the pids of the other workers, sent SIGHUP to "
+        "reload in place.",
+    )
 
 
 class Problem(BaseModel):
