@@ -125,7 +125,7 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 def train(
     config_file: Path = typer.Argument(..., help="Training file (TOML; see docs/ltr.md)."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Model folder (overrides [output] path)."
+        None, "--output", "-o", help="Model folder (overrides the \\[output] path)."
     ),
     allow_interleaved: bool = typer.Option(
         False,
@@ -137,12 +137,12 @@ def train(
     clicks: Path | None = typer.Option(
         None,
         "--clicks",
-        help="Train from this click log (overrides [data] clicks); [data] train gives features.",
+        help="Train from this click log (overrides \\[data] clicks); features from \\[data] train.",
     ),
     debias: str | None = typer.Option(
         None,
         "--debias",
-        help="With a click log: dla, ipw, rem, naive or lgbm_position (overrides [debias]).",
+        help="With a click log: dla, ipw, rem, naive or lgbm_position (overrides \\[debias]).",
     ),
     scheduler: str | None = typer.Option(
         None,

@@ -105,7 +105,7 @@ def experiment(
 @pipeline_app.command("fit")
 def pipeline_fit(
     file: Path = typer.Argument(
-        ..., help="TOML file with dataset, [index] and pipeline (or an experiment file)."
+        ..., help="TOML file with dataset, \\[index] and pipeline (or an experiment file)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Folder to save the fitted pipeline."),
     system: str | None = typer.Option(
