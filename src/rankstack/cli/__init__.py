@@ -21,6 +21,7 @@ from rankstack.cli import (  # noqa: F401  (imported for their side effect)
     eval_cmd,
     features_cmd,
     index_cmd,
+    llm_cmd,
     ltr_cmd,
     neural_cmd,
     pipeline_cmd,

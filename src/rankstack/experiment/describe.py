@@ -31,6 +31,7 @@ _NAMES: dict[str, tuple[str, tuple[str, ...], str | tuple[str, ...] | None]] = {
     "NeuralRanker": ("neural", ("progress", "checkpoint_dir"), None),
     "BiEncoder": ("dense", ("corpus", "index", "device", "progress", "rebuild"), None),
     "Hybrid": ("hybrid", (), ("sparse", "dense")),
+    "LLMRerank": ("llm_rerank", ("corpus",), None),
 }
 
 #: parameters written even at their class default (the factory's default differs)

@@ -301,6 +301,17 @@ def stage_factories(
             name=name,
         )
 
+    def llm_rerank(**params: Any) -> Stage:
+        """Re-rank with an LLM (rankstack.llm; methods, backends and models in docs/llm.md)."""
+        from rankstack.llm.stage import LLMRerank
+
+        if corpus is None:
+            raise ExperimentError("llm_rerank() needs the experiment's corpus")
+        try:
+            return LLMRerank(corpus=corpus(), **params)
+        except TypeError as exc:
+            raise ExperimentError(f"llm_rerank(): {exc}") from exc
+
     factories: dict[str, Callable[..., Stage]] = {
         "bm25": bm25,
         "dense": dense,
@@ -311,6 +322,10 @@ def stage_factories(
         "cutoff": cutoff,
         "lambdamart": _ranker_factory("lambdamart", models),
         "neural": _ranker_factory("neural", models),
+        "llm_rerank": LazyFactory(
+            llm_rerank,
+            lambda: _class_signature(_import("rankstack.llm.stage", "LLMRerank"), drop=("corpus",)),
+        ),
     }
     feats = features_class()
     if feats is not None:

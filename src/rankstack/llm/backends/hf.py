@@ -65,6 +65,10 @@ class TransformersBackend(Backend):
             torch.set_num_threads(int(threads))
         if isinstance(model, tuple) and len(model) == 2:
             net, tok = model
+            if adapter is not None:  # merging the adapter changes the weights in place
+                import copy
+
+                net = copy.deepcopy(net)
             self._identity: dict[str, Any] = {
                 "name": getattr(net.config, "_name_or_path", "") or type(net).__name__,
                 "sha256": _state_hash(net),
