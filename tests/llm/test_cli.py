@@ -70,3 +70,27 @@ def test_stage_is_written_as_an_expression(toy):
     _, corpus, _ = toy
     stage = LLMRerank(method="pointwise", model="m", corpus=corpus, top_k=10)
     assert describe(stage) == "llm_rerank(method='pointwise', model='m', top_k=10)"
+
+
+def test_train_llm_reranker_then_rerank_with_the_adapter(files, tmp_path, tiny_lm):
+    q, c, r = files
+    model_dir = tmp_path / "tiny"
+    tiny_lm[0].save_pretrained(model_dir, safe_serialization=True)
+    tiny_lm[1].save_pretrained(model_dir)
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 q1d11 1\nq1 0 q1d10 1\nq2 0 q2d2 1\n")
+    out = tmp_path / "first"
+    args = ["train-llm-reranker", "--corpus", str(c), "--queries", str(q), "--qrels", str(qrels)]
+    args += ["--base", str(model_dir), "-o", str(out), "--window", "4", "--depth", "12"]
+    args += ["--grad-accum", "1", "--lora-r", "2"]
+    assert main(args) == 0
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    info = json.loads((out / "training.json").read_text())
+    assert info["examples"] == 2 and info["steps"] == 2
+    ranked = tmp_path / "ranked.trec"
+    args = ["llm-rerank", "--queries", str(q), "--corpus", str(c), "--run", str(r), "-o"]
+    args += [str(ranked), "--model", str(model_dir), "--adapter", str(out / "adapter")]
+    args += ["--method", "first", "--window", "4", "--stride", "2", "--top-k", "8"]
+    assert main(args) == 0
+    meta = json.loads((tmp_path / "ranked.trec.llm.json").read_text())
+    assert len(meta["model"]["adapter"]) == 64

@@ -108,3 +108,74 @@ def llm_rerank_cmd(
         before = evaluate(base, judged, "ndcg_cut_10")["nDCG@10"]
         after = evaluate(out, judged, "ndcg_cut_10")["nDCG@10"]
         console.print(f"nDCG@10 {before:.4f} -> {after:.4f}", highlight=False)
+
+
+@app.command("train-llm-reranker")
+def train_llm_reranker_cmd(
+    corpus: str = typer.Option(..., "--corpus", help="Corpus: a path or a dataset name."),
+    queries: str = typer.Option(..., "--queries", help="Training queries (path or split)."),
+    qrels: str = typer.Option(..., "--qrels", help="Training judgements (path or split)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (adapter/...)."),
+    base: str = typer.Option("smollm2-135m", "--base", help="Model to fine-tune with LoRA."),
+    teacher: Path | None = typer.Option(
+        None, "--teacher", help="A run whose scores are the labels (e.g. a cross-encoder's)."
+    ),
+    window: int = typer.Option(10, "--window", help="Passages a training window."),
+    depth: int = typer.Option(20, "--depth", help="BM25 candidates negatives come from."),
+    passage_tokens: int = typer.Option(48, "--passage-tokens", help="Tokens a passage."),
+    epochs: int = typer.Option(1, "--epochs", help="Passes over the training queries."),
+    max_queries: int | None = typer.Option(None, "--max-queries", help="Use this many queries."),
+    lr: float = typer.Option(3e-4, "--lr", help="AdamW learning rate."),
+    grad_accum: int = typer.Option(4, "--grad-accum", help="Windows an optimizer step."),
+    lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
+    loss: str = typer.Option(
+        "weighted_ranknet", "--loss", help="weighted_ranknet or a rankstack.ltr.losses name."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of sampling, shuffling and LoRA init."),
+    checkpoint_every: int = typer.Option(10, "--checkpoint-every", help="Steps a checkpoint."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue a checkpoint."),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
+) -> None:
+    """Fine-tune a FIRST listwise reranker with LoRA on first-token logits (docs/llm.md)."""
+    from rankstack.datasets import load_corpus, load_qrels, load_queries
+    from rankstack.io.auto import read_run_file
+    from rankstack.llm.train_first import (
+        FirstTrainConfig,
+        build_examples,
+        train_first_reranker,
+    )
+    from rankstack.retrieve import BM25
+
+    cfg = FirstTrainConfig(
+        window=window,
+        depth=depth,
+        max_passage_tokens=passage_tokens,
+        epochs=epochs,
+        max_queries=max_queries,
+        lr=lr,
+        grad_accum=grad_accum,
+        lora_r=lora_r,
+        lora_alpha=2 * lora_r,
+        loss=loss,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        threads=threads,
+    )
+    cfg.check()
+    docs = load_corpus(corpus)
+    qs = load_queries(queries)
+    judged = load_qrels(qrels)
+    run = BM25.from_corpus(docs, k=depth).transform(qs)
+    teacher_run = read_run_file(teacher) if teacher is not None else None
+    examples = build_examples(qs, judged, docs, run, cfg, teacher=teacher_run)
+    console_err.print(
+        f"training FIRST on {len(examples)} windows of {window} passages "
+        f"({cfg.epochs} epoch(s), {grad_accum} windows a step)",
+        highlight=False,
+    )
+    res = train_first_reranker(base, examples, output, cfg, resume=resume)
+    console.print(
+        f"trained {res.steps} steps on {res.examples} windows in {res.seconds:.0f} s; "
+        f"final loss {res.losses[-1]:.4f}; adapter in {res.adapter}",
+        highlight=False,
+    )

@@ -7,6 +7,7 @@ downloaded.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -126,6 +127,12 @@ def stub_openai_server(
         def log_message(self, *args: Any) -> None:  # quiet
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in two writes: without this, Nagle's algorithm and
+            # delayed ACKs add ~40 ms to every keep-alive request
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _send(self, code: int, payload: bytes, ctype: str = "application/json") -> None:
             self.send_response(code)
             self.send_header("Content-Type", ctype)
@@ -156,7 +163,10 @@ def stub_openai_server(
             else:
                 self._send(200, json.dumps(_answer(body)).encode())
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # the default backlog of 5 resets connections at concurrency 32
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -172,7 +172,7 @@ class OpenAIBackend(Backend):
                 return data
             except httpx.TimeoutException:
                 self._count("timeouts")
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            except httpx.TransportError as exc:  # refused, reset, protocol errors
                 refused += isinstance(exc, httpx.ConnectError)
                 self._count("connection_errors")
             except (_Garbage, ValueError):
