@@ -102,5 +102,10 @@ def test_bad_training_input(toy, qrels, tmp_path):
         train_first_reranker(tiny_causal_lm(), [], tmp_path)
     queries, corpus, run = toy
     ex = build_examples(queries, qrels, corpus, run, FirstTrainConfig(window=4))
+    top = train_first_reranker(
+        tiny_causal_lm(), ex, tmp_path / "top", FirstTrainConfig(window=4, lora_top_layers=1)
+    )
+    names = list(_adapter(top.adapter))
+    assert names and all("layers.1." in n for n in names)
     with pytest.raises(DataError, match="unknown loss"):
         train_first_reranker(tiny_causal_lm(), ex, tmp_path, FirstTrainConfig(window=4, loss="x"))

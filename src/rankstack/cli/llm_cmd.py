@@ -128,6 +128,9 @@ def train_llm_reranker_cmd(
     lr: float = typer.Option(3e-4, "--lr", help="AdamW learning rate."),
     grad_accum: int = typer.Option(4, "--grad-accum", help="Windows an optimizer step."),
     lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
+    lora_top_layers: int | None = typer.Option(
+        None, "--lora-top-layers", help="LoRA on the top N layers only (cheaper backward)."
+    ),
     loss: str = typer.Option(
         "weighted_ranknet", "--loss", help="weighted_ranknet or a rankstack.ltr.losses name."
     ),
@@ -156,6 +159,7 @@ def train_llm_reranker_cmd(
         grad_accum=grad_accum,
         lora_r=lora_r,
         lora_alpha=2 * lora_r,
+        lora_top_layers=lora_top_layers,
         loss=loss,
         seed=seed,
         checkpoint_every=checkpoint_every,
