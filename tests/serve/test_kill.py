@@ -177,6 +177,29 @@ def test_sighup_reloads_a_running_service(
     assert health["pipelines"]["main"] == versions.digests[1]
 
 
+def test_sighup_while_loading_reloads_once_serving(
+    versions: Versions, services: list[Service], tmp_path: Path
+) -> None:
+    """A SIGHUP that arrives while the service loads (e.g. a new version published during a
+    restart) must not end the process: it reloads once serving."""
+    log = tmp_path / "early.log"
+    service = Service([f"main={versions.link}", "--log-level", "info"], log)
+    services.append(service)
+    deadline = time.monotonic() + 60
+    while "Arrow memory pool" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and service.proc.poll() is None, log.read_text()
+        time.sleep(0.005)
+    publish(versions.v2, versions.link)
+    os.kill(service.proc.pid, signal.SIGHUP)
+    health = service.wait_ready()
+    deadline = time.monotonic() + 30
+    while health["pipelines"]["main"] != versions.digests[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        health = httpx.get(service.url + "/health", timeout=5).json()
+    assert service.proc.poll() is None
+    assert health["pipelines"]["main"] == versions.digests[1]
+
+
 def test_interrupted_save_names_the_backup(tmp_path: Path, versions: Versions) -> None:
     """save_pipeline replaces a folder with two renames; a crash between them leaves only the
     backup ``.NAME.old-PID``: the service refuses to start and says where the version is."""

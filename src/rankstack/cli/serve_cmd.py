@@ -80,8 +80,9 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from rankstack.serve.app import use_system_arrow_pool
+    from rankstack.serve.app import catch_early_sighup, use_system_arrow_pool
 
+    catch_early_sighup()  # a SIGHUP while loading: reload once serving, not end the process
     logging.getLogger(__name__).info("Arrow memory pool: %s", use_system_arrow_pool())
     if workers == 1:
         from rankstack.serve.app import create_app
@@ -96,7 +97,10 @@ def serve(
 
     for spec in config.pipelines:  # fail fast in the supervisor; each worker loads its own
         read_description(resolve_folder(spec))
+    from rankstack.serve.app import LOG_LEVEL_ENV
+
     os.environ[CONFIG_ENV] = config.to_env()
+    os.environ[LOG_LEVEL_ENV] = log_level
     uvicorn.run(
         "rankstack.serve.app:app_from_env",
         factory=True,

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -109,6 +110,11 @@ def create_app(
                 )
             except (RuntimeError, ValueError, NotImplementedError):  # not the main thread
                 logger.warning("SIGHUP reloads are off: not running in the main thread")
+            else:
+                if _EARLY_HUP.is_set():  # asked for while the pipelines were loading
+                    _EARLY_HUP.clear()
+                    logger.info("SIGHUP received during start-up: reloading")
+                    loop.run_in_executor(None, _reload_logged, reg)
         yield
 
     app = FastAPI(
@@ -343,6 +349,21 @@ def create_app(
     return app
 
 
+#: the log level of worker processes (set by ``rankstack serve``)
+LOG_LEVEL_ENV = "RANKSTACK_SERVE_LOG_LEVEL"
+
+#: set by a SIGHUP that arrives before the application's event loop handles it
+_EARLY_HUP = threading.Event()
+
+
+def catch_early_sighup() -> None:
+    """Remember a ``SIGHUP`` received while the pipelines load (its default action would end
+    the process); the application reloads once it runs. Call from the main thread before
+    :func:`create_app` with ``handle_sighup=True``."""
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: _EARLY_HUP.set())
+
+
 def app_from_env() -> FastAPI:
     """Factory for uvicorn worker processes: the configuration comes from the environment.
 
@@ -350,6 +371,11 @@ def app_from_env() -> FastAPI:
     worker, or by an operator to the workers' pids); ``SIGHUP`` to uvicorn's supervisor
     instead replaces the worker processes one by one.
     """
+    catch_early_sighup()
+    logging.basicConfig(  # a spawned worker does not inherit the command's logging set-up
+        level=os.environ.get(LOG_LEVEL_ENV, "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
     use_system_arrow_pool()
     return create_app(ServeConfig.from_env(), handle_sighup=True)
 
