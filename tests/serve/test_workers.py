@@ -57,6 +57,15 @@ def _mapped_files(pid: int) -> set[str]:
     }
 
 
+def _wait_until_mapped(pids: list[int], folder: str, timeout: float = 90) -> None:
+    """Wait until every process maps a file under ``folder`` (a worker still loading has not)."""
+    deadline = time.monotonic() + timeout
+    while not all(any(f.startswith(folder) for f in _mapped_files(p)) for p in pids):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not every worker maps {folder}")
+        time.sleep(0.1)
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
 def test_workers_map_the_same_index_and_reload_without_errors(
     versions: Versions, service: Service
@@ -64,8 +73,7 @@ def test_workers_map_the_same_index_and_reload_without_errors(
     workers = _workers(service)
     assert len(workers) == 2, workers
     index_v1 = str((versions.v1.parent / "index-v1").resolve())
-    for pid in workers:  # the index arrays are file mappings, not private copies
-        assert any(f.startswith(index_v1) for f in _mapped_files(pid)), pid
+    _wait_until_mapped(workers, index_v1)  # file mappings, not private copies
 
     errors: list[str] = []
     answered = [0]
@@ -92,14 +100,8 @@ def test_workers_map_the_same_index_and_reload_without_errors(
         r = httpx.post(service.url + "/admin/reload", timeout=30)
         assert r.status_code == 200 and r.json()["status"] == "reloaded", r.text
         assert len(r.json()["signalled"]) == 1
-        index_v2 = str((versions.v2.parent / "index-v2").resolve())
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the signalled worker reloads in the background
-            if all(any(f.startswith(index_v2) for f in _mapped_files(p)) for p in workers):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("a worker did not reload")
+        # the signalled worker reloads in the background
+        _wait_until_mapped(workers, str((versions.v2.parent / "index-v2").resolve()))
         assert sorted(_workers(service)) == sorted(workers)  # the same processes
         before = answered[0]
         time.sleep(0.5)
