@@ -167,6 +167,8 @@ def quality(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "load": os.getloadavg()[0],
             }
             rows.append(row)
+            if args.out:  # partial results survive an interrupted run
+                args.out.write_text(json.dumps(out, indent=1) + "\n")
             print(
                 f"  {label:18s} nDCG@10 {row['ndcg@10']:.4f} ({row['delta']:+.4f}, "
                 f"p={row['p']:.3f}) "

@@ -62,6 +62,7 @@ class FirstTrainConfig:
     max_passage_tokens: int = 48
     epochs: int = 1
     max_queries: int | None = None
+    max_steps: int | None = None
     lr: float = 3e-4
     grad_accum: int = 4
     lora_r: int = 8
@@ -233,6 +234,8 @@ def train_first_reranker(
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     loss_fn = _loss_fn(cfg.loss)
     n_steps = cfg.epochs * (-(-len(examples) // cfg.grad_accum))
+    if cfg.max_steps is not None:  # stop early; the seeded order of examples is unchanged
+        n_steps = min(n_steps, cfg.max_steps)
     order = np.concatenate(
         [np.random.default_rng(cfg.seed + e).permutation(len(examples)) for e in range(cfg.epochs)]
     )
