@@ -39,7 +39,7 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"service exited: {self.log.read_text()[-6000:]}")
             try:
                 return httpx.get(self.url + "/health", timeout=2).json()
             except httpx.HTTPError:
