@@ -162,6 +162,19 @@ def main() -> None:
     ap.add_argument("--dev-depth", type=int, default=10, help="dev candidates re-ranked")
     ap.add_argument("--bi-steps", type=int, default=None, help="bi-encoder training steps")
     ap.add_argument("--pool-depth", type=int, default=20, help="mined candidates per query")
+    ap.add_argument("--ce-evals", type=int, default=2, help="dev evaluations per training run")
+    ap.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="interpolation weight from an earlier run (default: tuned on train here)",
+    )
+    ap.add_argument(
+        "--variant-test-depth",
+        type=int,
+        default=0,
+        help="every variant also re-ranks the test hybrid's top N (0: only the best on dev)",
+    )
     ap.add_argument("--lr", type=float, default=5e-5, help="cross-encoder learning rate")
     ap.add_argument(
         "--no-fusion", action="store_true", help="skip fusing the dev-best cross-encoder"
@@ -237,13 +250,17 @@ def main() -> None:
     runs["Hybrid RRF"] = __import__("rankstack.retrieve.fusion", fromlist=["fuse_runs"]).fuse_runs(
         [runs["BM25"], runs["Dense MiniLM (rankstack)"]], method="rrf", k=60
     )
-    alpha, _grid = tune_alpha(
-        bm_train, dn_train, all_train_qrels, np.round(np.arange(0, 1.0001, 0.05), 2)
-    )
+    if args.alpha is None:
+        alpha, _grid = tune_alpha(
+            bm_train, dn_train, all_train_qrels, np.round(np.arange(0, 1.0001, 0.05), 2)
+        )
+    else:
+        alpha = args.alpha
     out["hybrid_alpha"] = alpha
     hybrid_test = interpolate(runs["BM25"], runs["Dense MiniLM (rankstack)"], alpha)
     runs[f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"] = hybrid_test
     log(f"hybrid alpha {alpha}")
+    out["rank_me_minilm_scifact_docs"] = float(rank_me(dense.doc_embeddings(), max_samples=25600))
 
     def table() -> None:
         cmp = compare(runs, test_qrels, MEASURES, baseline="BM25", tests="t")
@@ -318,8 +335,9 @@ def main() -> None:
     dev = DevSet(dev_q, dev_qrels, hyb_dev)
     cut = hybrid_test.cut(depth)
     hyb_name = f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"
-    ce_tag = f"{steps}-b{args.batch_size}-L{args.max_length}-p{args.pool_depth}-lr{args.lr:g}" + (
-        "" if args.fp32 else "-bf16"
+    ce_tag = (
+        f"{steps}-b{args.batch_size}-L{args.max_length}-p{args.pool_depth}-lr{args.lr:g}-e{args.ce_evals}"
+        + ("" if args.fp32 else "-bf16")
     )
     variants = [] if args.ce_checkpoint else [v for v in args.variants.split(",") if v]
     trained: dict[str, Any] = {}
@@ -336,7 +354,7 @@ def main() -> None:
             lr=args.lr,
             warmup=0.1,
             max_length=args.max_length,
-            eval_every=max(1, steps // 2),
+            eval_every=max(1, steps // max(1, args.ce_evals)),
             seed=0,
             progress=False,
             bf16=not args.fp32,
@@ -355,21 +373,23 @@ def main() -> None:
             "best_dev_nDCG@10": hist["best_score"],
             "history": hist["history"],
         }
-        t = time.perf_counter()
-        ce = CrossEncoder(
-            str(folder / "best"),
-            corpus=corpus,
-            batch_size=32,
-            max_length=args.max_length,
-            bf16=not args.fp32,
-        )
-        runs[f"CE {v} >> hybrid top-{depth}"] = cached_run(
-            work / "runs" / f"ce-{v}-{ce_tag}-top{depth}.run",
-            lambda ce=ce: ce.transform(test_q, cut),
-        )
-        trained[v]["rerank_seconds"] = time.perf_counter() - t
-        log(f"{v}: test re-ranked in {trained[v]['rerank_seconds']:.0f} s")
         out["cross_encoders"] = trained
+        if args.variant_test_depth:
+            vd = args.variant_test_depth
+            t = time.perf_counter()
+            ce = CrossEncoder(
+                str(folder / "best"),
+                corpus=corpus,
+                batch_size=32,
+                max_length=args.max_length,
+                bf16=not args.fp32,
+            )
+            runs[f"CE {v} >> hybrid top-{vd}"] = cached_run(
+                work / "runs" / f"ce-{v}-{ce_tag}-top{vd}.run",
+                lambda ce=ce, vd=vd: ce.transform(test_q, hybrid_test.cut(vd)),
+            )
+            trained[v]["rerank_seconds"] = time.perf_counter() - t
+            log(f"{v}: test re-ranked in {trained[v]['rerank_seconds']:.0f} s")
         table()
     if args.ce_checkpoint:
         ce = CrossEncoder(
@@ -382,7 +402,8 @@ def main() -> None:
         runs[f"CE (saved) >> hybrid top-{depth}"] = ce.transform(test_q, cut)
         table()
 
-    # best variant on dev, interpolated with the hybrid (weight tuned on dev)
+    # the best variant on dev re-ranks the test queries, alone and interpolated with the
+    # hybrid (weight tuned on dev)
     if trained and not args.no_fusion:
         best_v = max(trained, key=lambda v: trained[v]["best_dev_nDCG@10"] or -1)
         best_dir = work / f"ce-{best_v}-{ce_tag}" / "best"
@@ -400,10 +421,21 @@ def main() -> None:
             tmp.rename(target)
             out["ce_exported"] = str(target)
             log(f"best cross-encoder ({best_v}) copied to {target}")
-        dev_ce = ce.transform(dev_q, hyb_dev)
+        t = time.perf_counter()
+        best_name = f"CE {best_v} (best on dev) >> hybrid top-{depth}"
+        runs[best_name] = cached_run(
+            work / "runs" / f"ce-{best_v}-{ce_tag}-top{depth}.run",
+            lambda: ce.transform(test_q, cut),
+        )
+        timings["ce_best_test_rerank_s"] = time.perf_counter() - t
+        log(f"best variant {best_v}: test top-{depth} re-ranked")
+        dev_ce = cached_run(
+            work / "runs" / f"ce-{best_v}-{ce_tag}-dev{args.dev_depth}.run",
+            lambda: ce.transform(dev_q, hyb_dev),
+        )
         a2, _ = tune_alpha(dev_ce, hyb_dev, dev_qrels, np.round(np.arange(0, 1.0001, 0.1), 1))
-        name = f"CE {best_v} + hybrid (interpolated, weight {a2:g} tuned on dev)"
-        runs[name] = interpolate(runs[f"CE {best_v} >> hybrid top-{depth}"], cut, a2)
+        name = f"CE {best_v} + hybrid (interpolated, weight {a2:g} tuned on dev) top-{depth}"
+        runs[name] = interpolate(runs[best_name], cut, a2)
         out["ce_best_variant"] = best_v
         table()
     ce_names = [r for r in runs if r.startswith("CE")]
@@ -440,11 +472,15 @@ def main() -> None:
             log(f"fine-tuning the bi-encoder ({bsteps} steps)")
             train_bi_encoder(model, tdata, cfg, folder, dev=dev, resume=True)
         hist = json.loads((folder / "history.json").read_text())
-        base = BiEncoder(model, corpus=corpus, cache_dir=work / "emb-minilm")
+        # a separate copy of MiniLM: the adapter sets its max_seq_length to the training
+        # length, which must not touch the stage whose cached embeddings are 256-token ones
+        from rankstack.dense import load_model
+
+        base_model, _ = load_model(model)
         base_dev = DevSet(dev_q, dev_qrels, hyb_dev)
         from rankstack.train.trainer import BiEncoderAdapter, Trainer
 
-        adapter = BiEncoderAdapter(base.model_, cfg)
+        adapter = BiEncoderAdapter(base_model, cfg)
         r0 = Trainer(adapter, tdata, cfg, work / "tmp-eval", dev=base_dev).evaluate_dev()
         points = [{"step": 0, **r0}] + hist["history"]
         ranks = [p["rank_me"] for p in points]
@@ -453,7 +489,6 @@ def main() -> None:
             "train_seconds": hist["train_seconds"],
             "checkpoints": points,
             "spearman_rankme_vs_dev_ndcg": spearman(ranks, ndcgs),
-            "rank_me_corpus_minilm": float(rank_me(base.doc_embeddings(), max_samples=25600)),
         }
         save_partial()
     if trained:
