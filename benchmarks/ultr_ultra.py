@@ -1,6 +1,7 @@
 """Side by side with the ULTRA toolkit (PyTorch port) on MQ2008 with simulated PBM clicks.
 
     python benchmarks/ultr_ultra.py [--quick] [--json] [--folds 1] [--eta 1] [--steps 10000]
+        [--learners naive,ipw,rem,dla]
         [--ultra /work/ultra/ULTRA_pytorch] [--ultra-python /work/ultra/venv/bin/python]
 
 ULTRA (ULTR-Community/ULTRA_pytorch; Tran, Yang and Ai 2021, *ULTRA: An Unbiased Learning To
@@ -244,7 +245,8 @@ def run_fold(fold: int, eta: float, steps: int, args: argparse.Namespace) -> dic
         train, "pbm", eta=eta, sessions=sessions, seed=fold, production=production
     )
     lists = join_clicks(log, train).by_list()
-    for learner, (_, method) in LEARNERS.items():
+    chosen = {name: LEARNERS[name] for name in args.learners}
+    for learner, (_, method) in chosen.items():
         model = UnbiasedRanker(
             base="neural",
             method=method,
@@ -264,7 +266,7 @@ def run_fold(fold: int, eta: float, steps: int, args: argparse.Namespace) -> dic
     with tempfile.TemporaryDirectory(prefix="ultra-mq2008-") as tmp:
         root = Path(tmp)
         files = write_ultra_data(root, sim, valid, test, eta)
-        for learner in LEARNERS:
+        for learner in chosen:
             r = run_ultra(Path(args.ultra), args.ultra_python, root, files, learner, steps)
             if "error" in r:
                 results[f"ULTRA-{learner}"] = {"error": r["error"]}
@@ -284,11 +286,19 @@ def main() -> int:
     parser.add_argument("--folds", default=None)
     parser.add_argument("--eta", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=None, help="ULTRA steps (default 10,000)")
+    parser.add_argument(
+        "--learners", default=",".join(LEARNERS), help="comma-separated: naive,ipw,rem,dla"
+    )
     parser.add_argument("--ultra", default=os.environ.get("ULTRA_DIR", "/work/ultra/ULTRA_pytorch"))
     parser.add_argument(
         "--ultra-python", default=os.environ.get("ULTRA_PYTHON", "/work/ultra/venv/bin/python")
     )
     args = parser.parse_args()
+    args.learners = [x.strip() for x in args.learners.split(",") if x.strip()]
+    unknown = sorted(set(args.learners) - set(LEARNERS))
+    if unknown:
+        print(f"unknown learner(s) {unknown}; choose from {list(LEARNERS)}", file=sys.stderr)
+        return 2
     if not (Path(args.ultra) / "main.py").is_file():
         print(f"no ULTRA checkout at {args.ultra} (pass --ultra)", file=sys.stderr)
         return 2
