@@ -15,7 +15,8 @@ Sections (``--sections``, comma-separated; default all but ``lora``):
   server at concurrency 1, 8 and 32 (stub answering at once, and after 50 ms), and the calls
   and prompt tokens of a sliding window (20/10) vs the full list for 100 candidates.
 - ``lora``: a trained FIRST adapter (``--adapter``) against its base model and BM25 over BM25's
-  top 10 (one window of 10), on ``--lora-queries`` test queries.
+  top ``--lora-depth`` (default: the training window, so one window a query, as trained), on
+  the first ``--lora-queries`` test queries.
 
 ``--quick``: top 20, 50 queries, SmolLM2 only, methods first / listwise-letters / pointwise.
 Passages are cut to ``--passage-tokens`` tokens (48 by default: the machine is a 2-core CPU).
@@ -247,9 +248,11 @@ def lora(args: argparse.Namespace, out: dict[str, Any]) -> None:
     from rankstack.llm import FirstReranker
     from rankstack.llm.backends.hf import TransformersBackend
 
-    corpus, queries, qrels, run = scifact(args.lora_queries, 10)
-    nq = len(queries)
     info = json.loads((Path(args.adapter).parent / "training.json").read_text())
+    window = int(info["config"]["window"])
+    depth = args.lora_depth or window
+    corpus, queries, qrels, run = scifact(args.lora_queries, depth)
+    nq = len(queries)
     res: dict[str, Any] = {
         "queries": nq,
         "training": {k: info[k] for k in ("examples", "steps", "seconds", "config")},
@@ -261,8 +264,9 @@ def lora(args: argparse.Namespace, out: dict[str, Any]) -> None:
         stage = FirstReranker(
             be,
             corpus,
-            window=None,
-            top_k=10,
+            window=window,
+            stride=max(1, window // 2),
+            top_k=depth,
             max_passage_tokens=info["config"]["max_passage_tokens"],
         )
         t0 = time.perf_counter()
@@ -294,6 +298,7 @@ def main() -> None:
     ap.add_argument("--cross-encoder", default="/work/models/ce-scifact")
     ap.add_argument("--adapter", default=None)
     ap.add_argument("--lora-queries", type=int, default=100)
+    ap.add_argument("--lora-depth", type=int, default=None, help="default: the training window")
     args = ap.parse_args()
     args.queries = args.queries or (50 if args.quick else 300)
     args.depth = args.depth or 20
