@@ -169,6 +169,31 @@ def check_not_binary(data: bytes, path: PathLike | None) -> None:
         raise FormatError("expected text, found a NUL byte (binary data?)", path, line)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where /proc allows (thread-safe)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_file_beside(target: Path) -> Path:
+    """An empty temporary file next to ``target`` (same filesystem, so a rename is atomic).
+
+    ``mkstemp`` creates files readable by their owner only; the file gets the mode an
+    ordinary ``open`` would give (0666 minus the umask), so what is renamed into place is
+    readable by whoever could read any other file the user writes.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO[bytes] | IO[str]]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
@@ -177,9 +202,7 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO[bytes] | IO[st
     Paths ending in ``.gz`` are gzip-compressed.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = temp_file_beside(target)
     try:
         raw: IO[bytes] = (
             gzip.open(tmp, "wb", compresslevel=6)  # type: ignore[assignment]  # noqa: SIM115

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -61,7 +60,7 @@ from rankstack.io._clicks_jsonl import (
     session_lines,
 )
 from rankstack.io._clicks_parquet import ParquetSink, ParquetSource, logs_of
-from rankstack.io._files import PathLike, compression_of
+from rankstack.io._files import PathLike, compression_of, temp_file_beside
 
 logger = logging.getLogger(__name__)
 
@@ -218,15 +217,7 @@ class ClickLogWriter:
         self.row_group_sessions = row_group_sessions
         self._hasher = ContentHasher()
         self._columns: dict[str, str] | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a log is an ordinary file
-        self._tmp = Path(tmp)
+        self._tmp = temp_file_beside(self.path)
         raw: IO[bytes] = open(self._tmp, "wb")  # noqa: SIM115
         self._raw = raw
         self._out: IO[bytes] = raw
