@@ -28,15 +28,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rankstack.exceptions import IndexFormatError, RankstackError
+from rankstack.io._files import replace_folder
 from rankstack.pipeline import Precomputed, Stage, check_fitted, is_learned, iter_stages
 
 logger = logging.getLogger(__name__)
@@ -159,7 +156,7 @@ def save_pipeline(
         )
     target = Path(folder)
     _check_target(target)
-    with _atomic_folder(target) as tmp:
+    with replace_folder(target) as tmp:
         refs: list[dict[str, Any]] = []
 
         def resolve(stage: Stage) -> str | None:
@@ -240,25 +237,6 @@ def _check_target(target: Path) -> None:
     raise RankstackError(
         f"{target} exists and is not a saved pipeline; choose another folder or remove it"
     )
-
-
-@contextmanager
-def _atomic_folder(target: Path) -> Iterator[Path]:
-    """Write into a temporary sibling folder, then swap it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ------------------------------------------------------------------------------ loading

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,17 +23,9 @@ import pyarrow as pa
 from rankstack.dense._fingerprint import string_buffers
 from rankstack.exceptions import IndexFormatError
 from rankstack.index import _format
+from rankstack.io._files import replace_folder
 
 MANIFEST = _format.MANIFEST
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _a(what: str) -> str:
@@ -67,24 +56,8 @@ def atomic_folder(target: Path, fmt: str, what: str) -> Iterator[Path]:
                 f"cannot write the {what} to {target}: the folder exists and is not {_a(what)}; "
                 "choose another path or remove it"
             )
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    try:
+    with replace_folder(target) as tmp:
         yield tmp
-        _fsync_dir(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.rmdir(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_folder(

@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rankstack.exceptions import IndexFormatError
+from rankstack.io._files import replace_folder
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +29,6 @@ FORMAT_NAME = "rankstack-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _REBUILD = "rebuild it with `rankstack index` (or rankstack.index.build_index)"
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -176,26 +166,10 @@ def atomic_folder(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     ``overwrite`` is true; anything else is refused rather than deleted.
     """
     target = Path(target)
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         _check_replaceable(target, overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    try:
+    with replace_folder(target) as tmp:
         yield tmp
-        _fsync_dir(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.rmdir(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _check_replaceable(target: Path, overwrite: bool) -> None:

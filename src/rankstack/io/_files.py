@@ -9,6 +9,7 @@ import io
 import json
 import lzma
 import os
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -192,6 +193,48 @@ def temp_file_beside(target: Path) -> Path:
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk (best effort: not every platform opens folders)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def replace_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; on success it replaces ``target``.
+
+    The folder is written in full, flushed, then swapped in by renames, so a reader sees the
+    old folder or the new one, never a mix; on an exception the temporary folder is removed
+    and ``target`` is untouched. The folder gets an ordinary mode (0777 minus the umask;
+    ``mkdtemp`` alone would make it owner-only). Callers check beforehand that an existing
+    ``target`` may be replaced.
+    """
+    target = Path(target)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        fsync_dir(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.rmdir(old)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+        fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

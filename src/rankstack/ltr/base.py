@@ -17,10 +17,7 @@ import inspect
 import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,7 +31,7 @@ from rankstack.exceptions import (
     NotFittedError,
     RankstackError,
 )
-from rankstack.io._files import read_versioned_json
+from rankstack.io._files import read_versioned_json, replace_folder
 from rankstack.pipeline import Stage, require_run
 
 logger = logging.getLogger(__name__)
@@ -93,7 +90,7 @@ class Ranker(Stage):
         """Write the fitted model to the folder ``path`` atomically; returns the path."""
         self.check_fitted()
         target = Path(path)
-        with _atomic_folder(target) as tmp:
+        with replace_folder(target) as tmp:
             extra = self._save(tmp) or {}
             config = {
                 "format": "rankstack-model",
@@ -210,25 +207,6 @@ def align_features(run: Run, names: Sequence[str]) -> np.ndarray:
         )
     idx = [have.index(n) for n in names]
     return run.features[:, idx]
-
-
-@contextmanager
-def _atomic_folder(target: Path) -> Iterator[Path]:
-    """Write into a temporary sibling folder, then swap it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _jsonable(value: Any) -> Any:
