@@ -63,7 +63,9 @@ class FakeBackend(Backend):
                 out.append(" > ".join(f"[{i}]" for i, _ in ranked))
         return out
 
-    def choice_logprobs(self, prompts: Sequence[Prompt], choices: Sequence[str]) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], choices: Sequence[str], *, exact: bool = False
+    ) -> np.ndarray:
         self.calls.append(len(prompts))
         out = np.full((len(prompts), len(choices)), -np.inf)
         for r, p in enumerate(prompts):

@@ -105,3 +105,13 @@ def test_first_reads_identifier_logits(toy, tiny_backend):
     out = stage.transform(queries, run)
     assert out.metadata["llm"]["counts"]["windows"] == 2
     assert out.metadata["llm"]["decoding"] is None
+
+
+def test_exact_choices_read_only_the_token_as_written(tiny_backend):
+    p = [Prompt.chat(None, "rank these", "[")]
+    loose = tiny_backend.choice_logprobs(p, ["A", "B"])
+    exact = tiny_backend.choice_logprobs(p, ["A", "B"], exact=True)
+    assert np.all(exact <= loose + 1e-12)
+    tok = tiny_backend.tokenizer
+    ids = [tok("A", add_special_tokens=False)["input_ids"][0]]
+    assert tiny_backend._ids_of("A")[:1] == ids

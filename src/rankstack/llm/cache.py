@@ -168,12 +168,17 @@ class CachingBackend(Backend):
         got = self._run("generate", {"decoding": decoding.to_dict()}, prompts, call)
         return [None if g is None else str(g["text"]) for g in got]
 
-    def choice_logprobs(self, prompts: Sequence[Prompt], choices: Sequence[str]) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], choices: Sequence[str], *, exact: bool = False
+    ) -> np.ndarray:
         def call(batch: list[Prompt]) -> list[Any]:
-            rows = self.inner.choice_logprobs(batch, choices)
+            rows = self.inner.choice_logprobs(batch, choices, exact=exact)
             return [None if np.isnan(r).any() else {"logprobs": [_enc(x) for x in r]} for r in rows]
 
-        got = self._run("choices", {"choices": list(choices)}, prompts, call)
+        extra: dict[str, Any] = {"choices": list(choices)}
+        if exact:
+            extra["exact"] = True
+        got = self._run("choices", extra, prompts, call)
         out = np.full((len(prompts), len(choices)), np.nan)
         for i, g in enumerate(got):
             if g is not None:

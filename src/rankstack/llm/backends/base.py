@@ -112,11 +112,16 @@ class Backend(ABC):
         """The generated answer of each prompt (``None`` where the request failed)."""
 
     @abstractmethod
-    def choice_logprobs(self, prompts: Sequence[Prompt], choices: Sequence[str]) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], choices: Sequence[str], *, exact: bool = False
+    ) -> np.ndarray:
         """``[prompts, choices]`` log-probabilities of each choice as the next answer token.
 
-        ``-inf`` for a choice the model gives no probability (or the endpoint did not list);
-        a row of NaN where the request failed.
+        By default a choice also matches its variant with a leading space (``" Yes"``), the
+        best of the two counting; ``exact=True`` reads only the token of the choice as written
+        (FIRST: the identifier right after ``[``, the token its training shapes). ``-inf`` for
+        a choice the model gives no probability (or the endpoint did not list); a row of NaN
+        where the request failed.
         """
 
     # token accounting: exact with a tokenizer, CHARS_PER_TOKEN characters a token otherwise

@@ -153,9 +153,11 @@ class TransformersBackend(Backend):
                 out[i] = t
         return out
 
-    def choice_logprobs(self, prompts: Sequence[Prompt], choices: Sequence[str]) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], choices: Sequence[str], *, exact: bool = False
+    ) -> np.ndarray:
         torch = require("torch")
-        ids = [self._ids_of(c) for c in choices]
+        ids = [self._ids_of(c)[:1] if exact else self._ids_of(c) for c in choices]
         out = np.full((len(prompts), len(choices)), np.nan)
         for idx, enc in self._batches(prompts, 1, positions=True):
             with torch.inference_mode():

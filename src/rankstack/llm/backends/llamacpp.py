@@ -110,11 +110,13 @@ class LlamaCppBackend(Backend):
             out.append(str(res["choices"][0]["text"]))
         return out
 
-    def choice_logprobs(self, prompts: Sequence[Prompt], choices: Sequence[str]) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], choices: Sequence[str], *, exact: bool = False
+    ) -> np.ndarray:
         ids = []
         for c in choices:
-            cand = {t[0] for t in (self._tokens(c), self._tokens(" " + c)) if t}
-            ids.append(sorted(cand))
+            variants = (c,) if exact else (c, " " + c)
+            ids.append(sorted({t[0] for t in (self._tokens(v) for v in variants) if t}))
         out = np.full((len(prompts), len(choices)), np.nan)
         for i, p in enumerate(prompts):
             toks = self._tokens(self.render(p))

@@ -207,7 +207,10 @@ class OpenAIBackend(Backend):
 
         return self._map(one, list(prompts))
 
-    def choice_logprobs(self, prompts: Sequence[Prompt], choices: Sequence[str]) -> np.ndarray:
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], choices: Sequence[str], *, exact: bool = False
+    ) -> np.ndarray:
+        # tokens are compared without blanks and "[", so exact changes nothing here
         wanted = [c.strip() for c in choices]
 
         def one(prompt: Prompt) -> np.ndarray:

@@ -219,7 +219,7 @@ class ListwiseReranker(LLMReranker):
         out: list[np.ndarray] = []
         if self.mode == "first":
             width = max(sizes)
-            lp = be.choice_logprobs(prompts, list(LETTERS[:width]))
+            lp = be.choice_logprobs(prompts, list(LETTERS[:width]), exact=True)
             for row, n in zip(lp, sizes):
                 if np.isnan(row[:n]).any():
                     counts["failed_responses"] += 1
