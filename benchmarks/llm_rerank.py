@@ -254,6 +254,7 @@ def lora(args: argparse.Namespace, out: dict[str, Any]) -> None:
     corpus, queries, qrels, run = scifact(args.lora_queries, depth)
     nq = len(queries)
     res: dict[str, Any] = {
+        "shifts": args.lora_shifts,
         "queries": nq,
         "training": {k: info[k] for k in ("examples", "steps", "seconds", "config")},
     }
@@ -267,6 +268,7 @@ def lora(args: argparse.Namespace, out: dict[str, Any]) -> None:
             window=window,
             stride=max(1, window // 2),
             top_k=depth,
+            shifts=args.lora_shifts,
             max_passage_tokens=info["config"]["max_passage_tokens"],
         )
         t0 = time.perf_counter()
@@ -298,6 +300,7 @@ def main() -> None:
     ap.add_argument("--cross-encoder", default="/work/models/ce-scifact")
     ap.add_argument("--adapter", default=None)
     ap.add_argument("--lora-queries", type=int, default=100)
+    ap.add_argument("--lora-shifts", type=int, default=1, help="FIRST's cyclic shifts")
     ap.add_argument("--lora-depth", type=int, default=None, help="default: the training window")
     args = ap.parse_args()
     args.queries = args.queries or (50 if args.quick else 300)

@@ -254,3 +254,24 @@ def test_stage_composes_and_describes(toy, fake):
     assert params["window"] == 4 and params["stride"] == 2 and "mode" not in params
     copy = clone(stage)
     assert copy.transform(queries, run).equals(stage.transform(queries, run))
+
+
+def test_first_shifts_cancel_a_letter_prior(toy, texts):
+    queries, corpus, run = toy
+
+    class Biased(FakeBackend):
+        def choice_logprobs(self, prompts, choices, *, exact=False):
+            lp = super().choice_logprobs(prompts, choices, exact=exact)
+            return lp - 100.0 * np.arange(len(choices))  # the model loves "A"
+
+    plain = FirstReranker(Biased(), corpus, window=None, top_k=6).transform(queries, run)
+    assert plain.query("q1")[0] == run.query("q1")[0]  # the prior wins: input order
+    fake = Biased()
+    fixed = FirstReranker(Biased(), corpus, window=None, top_k=6, shifts=6)
+    out = fixed.transform(queries, run)
+    assert _rels(out, texts, "q1")[:6] == [5, 4, 3, 2, 1, 0]
+    assert out.metadata["llm"]["counts"]["backend_calls"] == 6 + 3  # q1: 6 shifts, q2: 3
+    assert out.metadata["llm"]["settings"]["shifts"] == 6
+    assert fake.calls == []
+    with pytest.raises(DataError, match="shifts"):
+        FirstReranker(fake, corpus, shifts=0)

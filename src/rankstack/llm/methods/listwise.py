@@ -163,6 +163,7 @@ class ListwiseReranker(LLMReranker):
 
     def settings(self) -> dict[str, Any]:
         return {
+            "shifts": getattr(self, "shifts", 1),
             "window": self.window,
             "stride": self.stride,
             "passes": self.passes,
@@ -195,21 +196,56 @@ class ListwiseReranker(LLMReranker):
         for t in range(steps):
             active = [q for q, plan in enumerate(plans) if t < len(plan)]
             prompts = []
+            shifts = getattr(self, "shifts", 1) if self.mode == "first" else 1
             for q in active:
                 lo, hi = plans[q][t]
                 texts = [jobs[q].passages[i] for i in orders[q][lo:hi]]
-                prompts.append(
-                    self.fit_prompt(be, partial(self.prompt, jobs[q].query), texts, reserve, counts)
-                )
-            perms = self._rank_windows(
-                be, prompts, [plans[q][t][1] - plans[q][t][0] for q in active], counts
-            )
+                for r in range(min(shifts, len(texts))):
+                    rotated = texts[r:] + texts[:r]
+                    prompts.append(
+                        self.fit_prompt(
+                            be, partial(self.prompt, jobs[q].query), rotated, reserve, counts
+                        )
+                    )
+            sizes = [plans[q][t][1] - plans[q][t][0] for q in active]
+            if shifts > 1:
+                perms = self._rank_shifted(be, prompts, sizes, shifts, counts)
+            else:
+                perms = self._rank_windows(be, prompts, sizes, counts)
             for q, perm in zip(active, perms):
                 lo, hi = plans[q][t]
                 orders[q][lo:hi] = orders[q][lo:hi][perm]
             counts["windows"] += len(active)
             logger.debug("listwise step %d/%d: %d windows", t + 1, steps, len(active))
         return orders
+
+    def _rank_shifted(
+        self,
+        be: CachingBackend,
+        prompts: list[Prompt],
+        sizes: list[int],
+        shifts: int,
+        counts: Counter[str],
+    ) -> list[np.ndarray]:
+        """FIRST over cyclic shifts: mean log-probability of each passage over its letters."""
+        lp = be.choice_logprobs(prompts, list(LETTERS[: max(sizes)]), exact=True)
+        out, row = [], 0
+        for n in sizes:
+            k = min(shifts, n)
+            total = np.zeros(n)
+            failed = False
+            for r in range(k):
+                scores = lp[row + r, :n]
+                failed |= bool(np.isnan(scores).any())
+                # letter j shows passage (j + r) % n
+                total[(np.arange(n) + r) % n] += scores
+            row += k
+            if failed:
+                counts["failed_responses"] += 1
+                out.append(np.arange(n, dtype=np.int64))
+            else:
+                out.append(np.argsort(-total, kind="stable").astype(np.int64))
+        return out
 
     def _rank_windows(
         self, be: CachingBackend, prompts: list[Prompt], sizes: list[int], counts: Counter[str]
@@ -278,7 +314,14 @@ class FullListReranker(ListwiseReranker):
 
 
 class FirstReranker(ListwiseReranker):
-    """FIRST: windows ranked by the logits of the first identifier token (letters)."""
+    """FIRST: windows ranked by the logits of the first identifier token (letters).
+
+    ``shifts=k`` scores each window under ``k`` cyclic shifts of its passages over the
+    letters (``k`` forward passes) and averages each passage's log-probability: with ``k`` equal
+    to the window size every passage is read under every letter, so a fixed preference of the
+    model for some letters (small models prefer ``A``) adds the same to every passage and
+    cancels (in the spirit of permutation self-consistency, Tang et al. 2024, NAACL).
+    """
 
     method = "first"
 
@@ -291,12 +334,16 @@ class FirstReranker(ListwiseReranker):
         stride: int = 10,
         passes: int = 1,
         top_k: int = 100,
+        shifts: int = 1,
         template: str | Path | None = None,
         max_passage_tokens: int = 100,
         cache: str | os.PathLike[str] | None = None,
         fields: Sequence[str] | None = None,
         name: str = "llm_first",
     ) -> None:
+        if int(shifts) < 1:
+            raise DataError(f"FirstReranker: shifts must be >= 1, found {shifts}")
+        self.shifts = int(shifts)
         super().__init__(
             backend,
             corpus,
