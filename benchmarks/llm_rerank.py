@@ -308,6 +308,7 @@ def main() -> None:
     args.models = (
         args.models or ("smollm2-135m" if args.quick else "smollm2-135m,qwen2.5-coder-0.5b")
     ).split(",")
+    args.models = [m for m in args.models if m not in ("", "none")]  # none: BM25 and the CE only
     args.methods = (args.methods or ",".join(QUICK_METHODS if args.quick else list(METHODS))).split(
         ","
     )
