@@ -144,3 +144,14 @@ def test_truncated_gzip(tmp_path: Path, name: str, cut: int) -> None:
     p = tmp_path / "trunc.gz"
     p.write_bytes(blob[: max(2, len(blob) - cut)])
     _try(reader, p)
+
+
+@pytest.mark.parametrize(
+    "content", [b"null", b"null\nnull\n", b' {"_id": "d", "text": "x"}\nnull\n']
+)
+def test_null_lines_are_named_not_crashed_on(tmp_path: Path, content: bytes) -> None:
+    """Arrow 26 segfaults on a file of JSON nulls; the reader must name the line instead."""
+    p = tmp_path / "corpus.jsonl"
+    p.write_bytes(content)
+    with pytest.raises(FormatError, match=r"line \d+: expected .* found null"):
+        read_corpus_file(p)

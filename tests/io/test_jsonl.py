@@ -68,8 +68,8 @@ def test_empty_query_text_is_kept_with_a_warning(
 @pytest.mark.parametrize(
     ("text", "line", "needle"),
     [
-        ('{"_id": "1", "text": "a"}\n[1, 2]\n', 2, "found a JSON list"),
-        ('{"_id": "1", "text": "a"}\n"just a string"\n', 2, "found a JSON str"),
+        ('{"_id": "1", "text": "a"}\n[1, 2]\n', 2, "found an array"),
+        ('{"_id": "1", "text": "a"}\n"just a string"\n', 2, "found a string"),
         ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b"\n', 2, "one JSON object per line"),
         ('{"_id": "1", "text": "a"}\n{"text": "b"}\n', 2, "missing required key"),
         ('{"_id": "1"}\n', 1, "missing required key 'text' or 'query'"),

@@ -28,6 +28,11 @@ from rankstack.io._files import PathLike, check_not_binary
 from rankstack.io._lines import blank_mask, check_utf8, show, split_lines, strip_bom
 
 _NON_BLANK = re.compile(rb"\S")
+#: a line whose first non-blank character does not open an object. Arrow 26 crashes the
+#: process (SIGSEGV) on a file of top-level ``null`` values and reads a ``null`` line among
+#: objects as an empty record, so such data never reaches Arrow: the line-by-line path names
+#: the line instead.
+_NOT_AN_OBJECT = re.compile(rb"(?m)^[ \t\r]*[^{ \t\r\n]")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,13 @@ def expected(fields: Sequence[Field]) -> str:
     return "a JSON object with " + ", ".join(parts)
 
 
+def _json_kind(value: Any) -> str:
+    """How a parsed JSON value is called in JSON's own words (``null``, not ``NoneType``)."""
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+    kinds.update({str: "a string", list: "an array", dict: "an object"})
+    return kinds.get(type(value), "a JSON value")
+
+
 def read_jsonl(
     data: bytes, path: PathLike | None, fields: Sequence[Field]
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
@@ -64,7 +76,8 @@ def read_jsonl(
     check_not_binary(data, path)
     check_utf8(data, path)
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    table = _arrow_read(data, fields) if _NON_BLANK.search(data) else None
+    arrow_safe = _NON_BLANK.search(data) and not _NOT_AN_OBJECT.search(data)
+    table = _arrow_read(data, fields) if arrow_safe else None
     lines: pa.Array | None = None
     if table is not None and table.num_rows == n_lines:
         line_no = np.arange(1, n_lines + 1, dtype=np.int64)  # one record per line, no blanks
@@ -144,7 +157,7 @@ def _python_read(
             ) from exc
         if not isinstance(obj, dict):
             raise FormatError(
-                f"expected {expected(fields)}, found a JSON {type(obj).__name__}: {show(line)}",
+                f"expected {expected(fields)}, found {_json_kind(obj)}: {show(line)}",
                 path,
                 num,
             )
