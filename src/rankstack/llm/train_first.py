@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 from rankstack._compat import require
 from rankstack.data import Corpus, Qrels, Queries, Run
 from rankstack.exceptions import DataError, FormatError
-from rankstack.io._files import atomic_write
+from rankstack.io._files import atomic_write, replace_folder
 from rankstack.llm.backends.hf import TransformersBackend
 from rankstack.llm.methods.listwise import FirstReranker
 from rankstack.llm.parse import LETTERS
@@ -272,14 +271,8 @@ def train_first_reranker(
             _save_checkpoint(ckpt, net, opt, step, losses, spent + time.perf_counter() - t0)
     seconds = spent + time.perf_counter() - t0
     adapter = out / "adapter"
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".adapter-"))
-    try:
+    with replace_folder(adapter) as tmp:
         net.save_pretrained(tmp, safe_serialization=True)
-        if adapter.exists():
-            shutil.rmtree(adapter)
-        os.replace(tmp, adapter)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     info = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,

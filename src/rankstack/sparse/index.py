@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +34,7 @@ from rankstack.data._columns import as_str_array
 from rankstack.exceptions import DataError, IndexFormatError
 from rankstack.index import _format
 from rankstack.index.inverted import strings_from_arrays, strings_to_arrays
+from rankstack.io._files import replace_folder
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +156,7 @@ class ImpactIndex:
         }
         from rankstack import __version__
 
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
+        with replace_folder(target) as tmp:
             specs = {name: _format.write_array(tmp, name, arr) for name, arr in arrays.items()}
             manifest = {
                 "format": FORMAT_NAME,
@@ -175,19 +172,6 @@ class ImpactIndex:
                 "arrays": specs,
             }
             _format.write_manifest(tmp, manifest)
-            if target.exists():
-                old = Path(
-                    tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-                )
-                os.rmdir(old)
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod

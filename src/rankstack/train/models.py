@@ -19,13 +19,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from rankstack.exceptions import RankstackError
+from rankstack.io._files import replace_folder
 
 logger = logging.getLogger(__name__)
 
@@ -199,15 +198,7 @@ def _wheel_candidates() -> list[Path]:
 
 def _copy_into(target: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` into a temporary sibling folder and rename it to ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with replace_folder(target) as tmp:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         json.loads((tmp / "config.json").read_text(encoding="utf-8"))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -46,6 +46,7 @@ from rankstack._compat import require
 from rankstack.data import Qrels, Queries, Run
 from rankstack.data._columns import take_str, to_str_list
 from rankstack.exceptions import DataError
+from rankstack.io._files import replace_folder
 from rankstack.train import checkpoint as ckpt
 from rankstack.train._progress import progress_bar
 from rankstack.train.curriculum import curriculum_weight, reciprocal_rank_difficulty
@@ -616,12 +617,7 @@ class Trainer:
 
     def _export(self, name: str, step: int, record: dict[str, Any]) -> None:
         """Save the current model as ``OUTPUT/name`` (temporary folder, then rename)."""
-        import shutil
-        import tempfile
-
-        target = self.output / name
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.output))
-        try:
+        with replace_folder(self.output / name) as tmp:
             self.adapter.save(tmp)
             info = {
                 "step": step,
@@ -630,12 +626,6 @@ class Trainer:
                 "meta": self.meta,
             }
             (tmp / "rankstack_train.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
 
 # ------------------------------------------------------------------------------ entry points
