@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rankstack.exceptions import IndexFormatError, RankstackError
-from rankstack.io._files import replace_folder
+from rankstack.io._files import read_versioned_json, replace_folder
 from rankstack.pipeline import Precomputed, Stage, check_fitted, is_learned, iter_stages
 
 logger = logging.getLogger(__name__)
@@ -250,17 +250,14 @@ def read_description(folder: str | os.PathLike[str], *, verify: bool = True) -> 
         )
     if not path.is_file():
         raise PipelineFormatError(f"{root}: {DESCRIPTION} is missing; is this a saved pipeline?")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PipelineFormatError(f"{path}: not valid JSON ({exc}); the file is corrupt") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-        raise PipelineFormatError(f"{path}: not a rankstack pipeline description")
-    if doc.get("version") != FORMAT_VERSION:
-        raise PipelineFormatError(
-            f"{path}: pipeline format version {doc.get('version')!r}, this rankstack reads "
-            f"version {FORMAT_VERSION}; fit it again or use the matching rankstack version"
-        )
+    doc = read_versioned_json(
+        path,
+        fmt=FORMAT_NAME,
+        version=FORMAT_VERSION,
+        keys=(),
+        error=PipelineFormatError,
+        what="pipeline",
+    )
     for key, kind in (("expression", str), ("files", dict), ("stages", list)):
         if not isinstance(doc.get(key), kind):
             raise PipelineFormatError(f"{path}: the key {key!r} is missing or malformed")
