@@ -112,3 +112,26 @@ def test_bf16_scores_close_to_float32(model, collection) -> None:
     assert bf16.dtype == np.float32
     spread = float(np.ptp(fp32)) or 1.0
     assert float(np.abs(bf16 - fp32).max()) <= 0.05 * spread + 1e-3
+
+
+def test_cross_encoder_in_a_pipeline_expression(model, collection) -> None:
+    """``cross_encoder(model=...)`` in experiment files: built, run, and written back."""
+    from rankstack.experiment.describe import describe
+    from rankstack.experiment.expression import ExperimentError, parse_pipeline
+    from rankstack.experiment.factories import stage_factories
+    from rankstack.index import build_index
+
+    corpus, queries = collection
+    index = build_index(corpus)
+    factories = stage_factories(lambda: index, corpus=lambda: corpus)
+    text = f"bm25(k=6) >> cross_encoder(model={str(model)!r}, batch_size=4)"
+    pipe = parse_pipeline(text, factories)
+    direct = BM25(index, k=6) >> CrossEncoder(str(model), corpus=corpus, batch_size=4)
+    got, want = pipe.transform(queries), direct.transform(queries)
+    np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    assert describe(pipe) == text
+    with pytest.raises(ExperimentError, match="max_lenght"):
+        parse_pipeline(f"cross_encoder(model={str(model)!r}, max_lenght=64)", factories)
+    no_corpus = stage_factories(lambda: index)
+    with pytest.raises(ExperimentError, match="corpus"):
+        parse_pipeline(f"cross_encoder(model={str(model)!r})", no_corpus)

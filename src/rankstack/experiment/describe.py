@@ -32,6 +32,7 @@ _NAMES: dict[str, tuple[str, tuple[str, ...], str | tuple[str, ...] | None]] = {
     "BiEncoder": ("dense", ("corpus", "index", "device", "progress", "rebuild"), None),
     "Hybrid": ("hybrid", (), ("sparse", "dense")),
     "LLMRerank": ("llm_rerank", ("corpus",), None),
+    "CrossEncoder": ("cross_encoder", ("corpus", "progress"), None),
 }
 
 #: parameters written even at their class default (the factory's default differs)

@@ -3,9 +3,10 @@
 ``stage_factories(index)`` maps each name of the expression language to a function that
 builds the stage: ``bm25``, ``rm3``, ``fuse``, ``cutoff``, ``run`` (a saved TREC run),
 ``features`` (query-document features, when :mod:`rankstack.rerank` is installed),
+``dense``, ``hybrid``, ``cross_encoder`` and ``llm_rerank`` (neural stages over the corpus),
 ``lambdamart`` and ``neural`` (learned rankers; ``saved="stages/0"`` loads a saved one; not
-``model``, which is a parameter of ``NeuralRanker``). The
-parameters of each factory are the stage's own constructor parameters, so the expression parser
+``model``, which is a parameter of ``NeuralRanker``). The parameters of each factory are the
+stage's own constructor parameters, so the expression parser
 can name an unknown parameter and list the valid ones. Experiments
 (:mod:`rankstack.experiment.stages`) and saved pipelines (:mod:`rankstack.pipeline_io`) share
 these factories, so a saved pipeline is re-read with exactly the grammar it was written in.
@@ -312,6 +313,20 @@ def stage_factories(
         except TypeError as exc:
             raise ExperimentError(f"llm_rerank(): {exc}") from exc
 
+    def cross_encoder(model: str, **params: Any) -> Stage:
+        """Re-rank with a cross-encoder (rankstack.rerank.cross_encoder; docs/neural.md)."""
+        from rankstack.rerank.cross_encoder import CrossEncoder
+
+        if corpus is None:
+            raise ExperimentError("cross_encoder() needs the experiment's corpus")
+        where = Path(model)
+        if not where.is_absolute() and models is not None and (models / where).exists():
+            model = str(models / where)
+        try:
+            return CrossEncoder(model, corpus=corpus(), **params)
+        except TypeError as exc:
+            raise ExperimentError(f"cross_encoder(): {exc}") from exc
+
     factories: dict[str, Callable[..., Stage]] = {
         "bm25": bm25,
         "dense": dense,
@@ -322,6 +337,12 @@ def stage_factories(
         "cutoff": cutoff,
         "lambdamart": _ranker_factory("lambdamart", models),
         "neural": _ranker_factory("neural", models),
+        "cross_encoder": LazyFactory(
+            cross_encoder,
+            lambda: _class_signature(
+                _import("rankstack.rerank.cross_encoder", "CrossEncoder"), drop=("corpus",)
+            ),
+        ),
         "llm_rerank": LazyFactory(
             llm_rerank,
             lambda: _class_signature(_import("rankstack.llm.stage", "LLMRerank"), drop=("corpus",)),
