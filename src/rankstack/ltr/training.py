@@ -291,6 +291,17 @@ class TrainState:
     stopped: bool = False
     best_weights: dict[str, Tensor] | None = None
 
+    def observe(self, score: float, module: nn.Module, patience: int | None) -> None:
+        """Record this epoch's validation score: keep the best weights, count bad epochs
+        and stop after ``patience`` epochs without a strict improvement."""
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
+            self.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        if patience is not None and self.bad_epochs >= patience:
+            self.stopped = True
+
     def to_json(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
@@ -382,15 +393,7 @@ def train_loop(
             if validate is not None:
                 score = float(validate())
                 record[config.measure] = score
-                if state.best_score is None or score > state.best_score:
-                    state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch, 0
-                    state.best_weights = {
-                        k: v.detach().clone() for k, v in model.state_dict().items()
-                    }
-                else:
-                    state.bad_epochs += 1
-                if config.patience is not None and state.bad_epochs >= config.patience:
-                    state.stopped = True
+                state.observe(score, model, config.patience)
             record["seconds"] = time.perf_counter() - started
             state.history.append(record)
             logger.info(

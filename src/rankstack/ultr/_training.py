@@ -344,15 +344,7 @@ def fit_lists(
             if validate is not None:
                 score = float(validate())
                 record[loop.measure] = score
-                if state.best_score is None or score > state.best_score:
-                    state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch, 0
-                    state.best_weights = {
-                        k: v.detach().clone() for k, v in both.state_dict().items()
-                    }
-                else:
-                    state.bad_epochs += 1
-                if config.patience is not None and state.bad_epochs >= config.patience:
-                    state.stopped = True
+                state.observe(score, both, config.patience)
             record["seconds"] = time.perf_counter() - started
             state.history.append(record)
             logger.info(
