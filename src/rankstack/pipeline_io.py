@@ -6,6 +6,8 @@ Layout (format ``rankstack-pipeline``, version 1)::
     DIR/stages/0/          each learned stage saved by its own ``save`` (LightGBM text or
                            safetensors + JSON; never pickle)
     DIR/runs/0.trec        each precomputed run, as a TREC run file
+    DIR/assets/0/          what a stage with ``save_assets(folder, ref)`` keeps beside its
+                           parameters (the document embeddings of ``dense_features()``)
 
 ``pipeline.json`` holds the pipeline as an expression of the experiment language, with each
 learned stage pointing at its folder::
@@ -166,6 +168,13 @@ def save_pipeline(
                 kind = str(getattr(stage, "kind", type(stage).__name__.lower()))
                 refs.append({"path": ref, "kind": kind, "class": type(stage).__name__})
                 return f"{_factory_name(stage)}(saved={ref!r})"
+            save_assets = getattr(stage, "save_assets", None)
+            if callable(save_assets):  # a stage that keeps data beside its parameters
+                ref = f"assets/{len(refs)}"
+                (tmp / "assets").mkdir(exist_ok=True)
+                overrides = save_assets(tmp / ref, ref)
+                refs.append({"path": ref, "kind": "assets", "class": type(stage).__name__})
+                return describe(type(stage)(**{**stage.get_params(), **overrides}))
             if isinstance(stage, Precomputed):
                 ref = f"runs/{len(refs)}.trec"
                 (tmp / "runs").mkdir(exist_ok=True)

@@ -25,7 +25,8 @@ def features_list(
 ) -> None:
     """List the query-document features of the Features stage, with one line on each.
 
-    Without --index, per-field features show as templates such as bm25_{field}.
+    Without --index, per-field features show as templates such as bm25_{field}. Without
+    --features, the bi-encoder features of dense_features() follow (JSON: "dense_features").
     """
     from rankstack.rerank import list_features
 
@@ -36,13 +37,19 @@ def features_list(
 
         fields = Index.load(index).field_names
     infos = list_features(fields, wanted)
+    from rankstack.dense.features import DENSE_FEATURES
+
+    dense = [] if features else [(f"dense_{k}", d) for k, d in DENSE_FEATURES.items()]
     if json_out:
         rows = [
             {"name": i.name, "description": i.description, "field": i.field,
              "positions": i.positions}
             for i in infos
         ]  # fmt: skip
-        sys.stdout.write(json.dumps({"features": rows}, indent=1) + "\n")
+        doc: dict[str, object] = {"features": rows}
+        if dense:
+            doc["dense_features"] = [{"name": n, "description": d} for n, d in dense]
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     table = Table(title="features", title_justify="left")
     table.add_column("name")
@@ -55,3 +62,11 @@ def features_list(
         "positions: needs an index built with --positions (or the corpus, in Python)",
         highlight=False,
     )
+    if dense:
+        table = Table(title="dense_features (bi-encoder; prefix: the stage's name)",
+                      title_justify="left")  # fmt: skip
+        table.add_column("name")
+        table.add_column("description")
+        for name, description in dense:
+            table.add_row(escape(name), escape(description))
+        console.print(table)

@@ -1,4 +1,5 @@
-"""Dense retrieval: bi-encoder stage, embedding cache, vector indexes, hybrid fusion, RankMe.
+"""Dense retrieval: bi-encoder stage and features, embedding cache, vector indexes, hybrid
+fusion, RankMe.
 
 >>> from rankstack.dense import BiEncoder, Hybrid, VectorIndex, rank_me
 >>> dense = BiEncoder("sentence-transformers/all-MiniLM-L6-v2", corpus=corpus)  # doctest: +SKIP
@@ -10,13 +11,16 @@ Nothing here imports torch or faiss until a model is loaded or an approximate in
 
 from rankstack.dense.cache import EmbeddingCache, sync_cache, write_cache
 from rankstack.dense.encoder import BiEncoder, document_texts, encode_texts
+from rankstack.dense.features import DENSE_FEATURES, DenseFeatures
 from rankstack.dense.hybrid import Hybrid
 from rankstack.dense.model import ModelIdentity, load_model, resolve_model
 from rankstack.dense.rankme import rank_me
 from rankstack.dense.vector_index import VectorIndex
 
 __all__ = [
+    "DENSE_FEATURES",
     "BiEncoder",
+    "DenseFeatures",
     "EmbeddingCache",
     "Hybrid",
     "ModelIdentity",

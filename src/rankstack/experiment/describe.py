@@ -30,6 +30,7 @@ _NAMES: dict[str, tuple[str, tuple[str, ...], str | tuple[str, ...] | None]] = {
     "LambdaMART": ("lambdamart", (), None),
     "NeuralRanker": ("neural", ("progress", "checkpoint_dir"), None),
     "BiEncoder": ("dense", ("corpus", "index", "device", "progress", "rebuild"), None),
+    "DenseFeatures": ("dense_features", ("corpus", "device", "progress", "rebuild"), None),
     "Hybrid": ("hybrid", (), ("sparse", "dense")),
     "LLMRerank": ("llm_rerank", ("corpus",), None),
     "CrossEncoder": ("cross_encoder", ("corpus", "progress"), None),

@@ -3,11 +3,11 @@
 ``stage_factories(index)`` maps each name of the expression language to a function that
 builds the stage: ``bm25``, ``rm3``, ``fuse``, ``cutoff``, ``run`` (a saved TREC run),
 ``features`` (query-document features, when :mod:`rankstack.rerank` is installed),
-``dense``, ``hybrid``, ``cross_encoder`` and ``llm_rerank`` (neural stages over the corpus),
-``lambdamart`` and ``neural`` (learned rankers; ``saved="stages/0"`` loads a saved one; not
-``model``, which is a parameter of ``NeuralRanker``). The parameters of each factory are the
-stage's own constructor parameters, so the expression parser
-can name an unknown parameter and list the valid ones. Experiments
+``dense``, ``dense_features`` (bi-encoder features), ``hybrid``, ``cross_encoder`` and
+``llm_rerank`` (neural stages over the corpus), ``lambdamart`` and ``neural`` (learned rankers;
+``saved="stages/0"`` loads a saved one; not ``model``, which is a parameter of
+``NeuralRanker``). The parameters of each factory are the stage's own constructor parameters,
+so the expression parser can name an unknown parameter and list the valid ones. Experiments
 (:mod:`rankstack.experiment.stages`) and saved pipelines (:mod:`rankstack.pipeline_io`) share
 these factories, so a saved pipeline is re-read with exactly the grammar it was written in.
 
@@ -31,7 +31,12 @@ RANKER_CLASSES = {"lambdamart": ("rankstack.ltr.gbdt", "LambdaMART")}
 RANKER_CLASSES["neural"] = ("rankstack.ltr.neural", "NeuralRanker")
 
 #: parameters that the experiment sets differently from the class default
-EXPERIMENT_DEFAULTS: dict[str, dict[str, Any]] = {"neural": {"progress": False}}
+EXPERIMENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "neural": {"progress": False},
+    "dense_features": {"cache_dir": "auto", "progress": False},
+}
+#: the bi-encoder of ``dense()`` and ``dense_features()`` without ``model=``
+DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class LazyFactory:
@@ -233,7 +238,7 @@ def stage_factories(
         return Cutoff(k)
 
     def dense(
-        model: str = "sentence-transformers/all-MiniLM-L6-v2",
+        model: str = DENSE_MODEL,
         k: int | None = None,
         batch_size: int = 64,
         normalize: bool = True,
@@ -327,8 +332,42 @@ def stage_factories(
         except TypeError as exc:
             raise ExperimentError(f"cross_encoder(): {exc}") from exc
 
+    def dense_features(model: str = DENSE_MODEL, **params: Any) -> Stage:
+        """Bi-encoder features of each candidate (rankstack.dense.DenseFeatures)."""
+        from rankstack.dense.features import DenseFeatures
+
+        where = Path(model)
+        if not where.is_absolute() and models is not None and (models / where).exists():
+            model = str(models / where)
+        vectors = params.get("vectors")
+        if isinstance(vectors, str) and not Path(vectors).is_absolute() and models is not None:
+            params["vectors"] = str(models / vectors)  # a saved pipeline's assets/N
+        if params.get("vectors") is None:
+            if corpus is None:
+                raise ExperimentError(
+                    "dense_features() needs the experiment's corpus, or vectors=PATH (a saved "
+                    "vector index of the document embeddings)"
+                )
+            params["corpus"] = corpus()
+        try:
+            return DenseFeatures(model, **{**EXPERIMENT_DEFAULTS["dense_features"], **params})
+        except TypeError as exc:
+            raise ExperimentError(f"dense_features(): {exc}") from exc
+
+    def dense_features_signature() -> inspect.Signature:
+        sig = _class_signature(
+            _import("rankstack.dense.features", "DenseFeatures"), drop=("corpus",)
+        )
+        changed = EXPERIMENT_DEFAULTS["dense_features"]
+        params = [
+            p.replace(default=changed.get(p.name, p.default)) for p in sig.parameters.values()
+        ]
+        params[0] = params[0].replace(default=DENSE_MODEL)
+        return sig.replace(parameters=params)
+
     factories: dict[str, Callable[..., Stage]] = {
         "bm25": bm25,
+        "dense_features": LazyFactory(dense_features, dense_features_signature),
         "dense": dense,
         "hybrid": hybrid,
         "rm3": rm3,
