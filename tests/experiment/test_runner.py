@@ -114,6 +114,40 @@ def test_cross_validation_pools_every_query_once(world: World, world_index: Inde
     assert again.folds == result.folds and again.runs["LTR"].equals(run)
 
 
+def test_cross_validation_saves_every_fold_model(
+    world: World, world_index: Index, tmp_path: Path
+) -> None:
+    from rankstack.pipeline_io import load_pipeline, read_description
+
+    exp = Experiment(
+        systems(world_index, BM25="bm25()", LTR=LEARNED),
+        world.queries,
+        world.qrels,
+        MEASURES,
+        folds=3,
+        seed=1,
+        dev_fraction=0.2,
+        cache=RunCache(tmp_path / "cache"),
+    )
+    result = exp.run(save_dir=tmp_path / "models")
+    assert result.folds is not None
+    saved = result.systems["LTR"].fit["saved"]
+    assert saved == [str(tmp_path / "models" / "LTR" / f"fold-{i}") for i in (1, 2, 3)]
+    assert "saved" not in result.systems["BM25"].fit
+    for i, (folder, held) in enumerate(zip(saved, result.folds)):
+        info = read_description(folder)["info"]
+        assert info["fold"] == i + 1 and info["folds"] == 3 and info["system"] == "LTR"
+        assert info["held_out_qids"] == held and info["train_queries"] + info["dev_queries"] == 40
+        # the reloaded fold model ranks its held-out queries exactly as the experiment did
+        queries = world.queries.select(held)
+        want = result.runs["LTR"].select(held)
+        assert load_pipeline(folder).transform(queries).equals(want)
+    # a cached run is refitted when models are to be saved (the cache holds runs, not models)
+    again = exp.run(save_dir=tmp_path / "again")
+    assert len(again.systems["LTR"].fit["saved"]) == 3
+    assert again.runs["LTR"].equals(result.runs["LTR"])
+
+
 def test_rerunning_a_changed_experiment_recomputes_only_what_changed(
     world: World, world_index: Index, tmp_path: Path
 ) -> None:

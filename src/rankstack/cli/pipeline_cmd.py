@@ -55,7 +55,8 @@ def experiment(
     save_models: Path | None = typer.Option(
         None,
         "--save-models",
-        help="Save each fitted system as a pipeline folder here (fit/test protocol only).",
+        help="Save each fitted system as a pipeline folder here (with cross-validation, "
+        "one folder per fold: NAME/fold-1 ...).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the table."),
 ) -> None:

@@ -398,8 +398,9 @@ class Experiment:
     ) -> ExperimentResult:
         """Fit and run every system, then evaluate and compare them.
 
-        ``save_dir``: with the split protocol, each fitted system is also saved there as a
-        pipeline folder named after it (:func:`rankstack.pipeline_io.save_pipeline`).
+        ``save_dir``: each fitted system is also saved there as a pipeline folder named after
+        it (:func:`rankstack.pipeline_io.save_pipeline`); with cross-validation, one folder per
+        fold (``NAME/fold-1`` ...), whose ``info`` lists the queries it was not fitted on.
         """
         test_q = self.queries
         train_q, dev_q, folds = self._query_sets()
@@ -539,7 +540,7 @@ class Experiment:
             if self.protocol == "split":
                 return self._fit_split(name, system, fit, save_dir)
             assert folds is not None
-            return self._fit_cv(system, folds, fit)
+            return self._fit_cv(name, system, folds, fit, save_dir)
 
         expr = key_expression(system)
         if expr is None:
@@ -577,9 +578,17 @@ class Experiment:
             fit["saved"] = str(folder)
         return system.transform(self.queries)
 
-    def _fit_cv(self, system: Stage, folds: list[list[str]], fit: dict[str, Any]) -> Run:
+    def _fit_cv(
+        self,
+        name: str,
+        system: Stage,
+        folds: list[list[str]],
+        fit: dict[str, Any],
+        save_dir: PathLike | None,
+    ) -> Run:
         parts = []
         per_fold = []
+        saved: list[str] = []
         all_q = self.queries
         for i, test_ids in enumerate(folds):
             held = set(test_ids)
@@ -594,7 +603,25 @@ class Experiment:
             parts.append(copy.transform(all_q.select(test_ids)))
             per_fold.append([_fit_facts(s) for s in learned_stages(copy)])
             logger.info("fold %d/%d: fitted on %d queries", i + 1, len(folds), len(train_ids))
+            if save_dir is not None:
+                from rankstack.pipeline_io import save_pipeline
+
+                folder = Path(save_dir) / (slug(name) or "system") / f"fold-{i + 1}"
+                info = {
+                    "experiment": self.name,
+                    "system": name,
+                    "fold": i + 1,
+                    "folds": len(folds),
+                    "seed": self.seed,
+                    "train_queries": len(train_ids),
+                    "dev_queries": 0 if dev is None else len(dev[0]),
+                    "held_out_qids": list(test_ids),
+                }
+                save_pipeline(copy, folder, info=info)
+                saved.append(str(folder))
         fit.update(folds=len(folds), stages_per_fold=per_fold)
+        if saved:
+            fit["saved"] = saved
         return Run.concat(parts)
 
 
