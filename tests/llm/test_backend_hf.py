@@ -115,3 +115,17 @@ def test_exact_choices_read_only_the_token_as_written(tiny_backend):
     tok = tiny_backend.tokenizer
     ids = [tok("A", add_special_tokens=False)["input_ids"][0]]
     assert tiny_backend._ids_of("A")[:1] == ids
+
+
+def test_last_position_logits_match_the_full_forward(tiny_lm):
+    import torch
+
+    be = TransformersBackend(tiny_lm, batch_size=2)
+    prompts = [Prompt.chat(None, "one two three"), Prompt.chat(None, "four")]
+    fast = be.choice_logprobs(prompts, ["A", "B", "C"])
+    be._keep_last = False  # the fallback for models without logits_to_keep
+    full = be.choice_logprobs(prompts, ["A", "B", "C"])
+    np.testing.assert_allclose(fast, full, rtol=0, atol=1e-5)
+    with torch.no_grad():
+        grad = be.forward_choice_logits(prompts[:1], ["A", "B"])
+    assert tuple(grad.shape) == (1, 2)

@@ -109,3 +109,40 @@ def test_bad_training_input(toy, qrels, tmp_path):
     assert names and all("layers.1." in n for n in names)
     with pytest.raises(DataError, match="unknown loss"):
         train_first_reranker(tiny_causal_lm(), ex, tmp_path, FirstTrainConfig(window=4, loss="x"))
+
+
+def test_retrieved_windows_are_the_test_time_window(toy, qrels):
+    queries, corpus, run = toy
+    cfg = FirstTrainConfig(window=4, windows="retrieved", shuffle=False)
+    ex = build_examples(queries, qrels, corpus, run, cfg)
+    # q1: the run's top 4 in the run's order (no judged positive among them: skipped);
+    # q2: its 3 candidates, none judged relevant (the positive q2d2 is judged 1)
+    assert [e.qid for e in ex] == ["q2"]
+    assert [p.split()[1] for p in ex[0].passages] == ["q2d0", "q2d1", "q2d2"]
+    assert ex[0].labels.tolist() == [0.0, 0.0, 1.0]
+    shuffled = build_examples(
+        queries, qrels, corpus, run, FirstTrainConfig(window=4, windows="retrieved", seed=3)
+    )
+    assert sorted(shuffled[0].passages) == sorted(ex[0].passages)
+    with pytest.raises(DataError, match="windows must be one of"):
+        FirstTrainConfig(windows="random").check()
+    with pytest.raises(DataError, match="snapshot_every"):
+        FirstTrainConfig(snapshot_every=0).check()
+
+
+def test_snapshots_are_loadable_adapters(toy, qrels, tmp_path):
+    queries, corpus, run = toy
+    cfg = FirstTrainConfig(window=4, epochs=5, grad_accum=1, snapshot_every=2, lr=1e-2, lora_r=2)
+    ex = build_examples(queries, qrels, corpus, run, cfg)
+    res = train_first_reranker(tiny_causal_lm(seed=3), ex, tmp_path / "t", cfg)
+    assert res.steps == 10
+    snaps = sorted(p.name for p in (tmp_path / "t" / "snapshots").iterdir())
+    assert snaps == [f"step-{s:06d}" for s in (2, 4, 6, 8, 10)]
+    last = _adapter(tmp_path / "t" / "snapshots" / "step-000010")
+    final = _adapter(res.adapter)
+    for k in final:
+        torch.testing.assert_close(last[k], final[k], atol=0, rtol=0)
+    be = TransformersBackend(
+        tiny_causal_lm(seed=3), adapter=tmp_path / "t" / "snapshots" / snaps[0]
+    )
+    assert "adapter" in be.identity()

@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "rankstack-first-training"
 FORMAT_VERSION = 1
+#: how a training window is drawn (see :func:`build_examples`)
+WINDOWS = ("positives", "retrieved")
 
 
 @dataclass
@@ -73,8 +75,10 @@ class FirstTrainConfig:
     lora_top_layers: int | None = None
     loss: str = "weighted_ranknet"
     shuffle: bool = True
+    windows: str = "positives"
     seed: int = 0
     checkpoint_every: int = 10
+    snapshot_every: int | None = None
     threads: int | None = None
 
     def check(self) -> None:
@@ -86,6 +90,15 @@ class FirstTrainConfig:
         if self.grad_accum < 1 or self.lr <= 0 or self.lora_r < 1 or self.checkpoint_every < 1:
             raise DataError(
                 "FirstTrainConfig: grad_accum, lora_r and checkpoint_every must be >= 1 and lr > 0"
+            )
+        if self.windows not in WINDOWS:
+            raise DataError(
+                f"FirstTrainConfig: windows must be one of {WINDOWS}, found {self.windows!r}"
+            )
+        if self.snapshot_every is not None and self.snapshot_every < 1:
+            raise DataError(
+                f"FirstTrainConfig: snapshot_every must be >= 1 or None, found "
+                f"{self.snapshot_every}"
             )
 
 
@@ -117,7 +130,16 @@ def build_examples(
     config: FirstTrainConfig,
     teacher: Run | None = None,
 ) -> list[FirstExample]:
-    """One window per training query that has a positive (see the module docstring)."""
+    """One window per training query that has a positive.
+
+    ``config.windows="positives"``: up to ``max_positives`` judged-relevant passages (from the
+    run's top ``depth``, else from the qrels) plus the run's highest-ranked non-relevant ones up
+    to ``window``. ``"retrieved"``: the run's top ``window`` passages, exactly the window that
+    :class:`~rankstack.llm.FirstReranker` re-ranks at test time over the same run; queries
+    whose window has no two different labels are skipped (they give no ranking pair). With
+    ``shuffle`` the window is put in a seeded random order; without it, ``positives`` lists
+    the positives first and ``retrieved`` keeps the run's order (the order seen at test time).
+    """
     rng = np.random.default_rng(config.seed)
     texts = dict(zip(corpus.docid_list(), corpus.contents().to_pylist()))
     judged = qrels.to_dict()
@@ -134,13 +156,18 @@ def build_examples(
         if qid not in qtext:
             continue
         cands = [str(d) for d in docids.to_pylist() if str(d) in texts]
-        pos = [d for d in cands if rel.get(d, 0) > 0]
-        pos += [d for d in rel if rel[d] > 0 and d not in pos and d in texts]
-        pos = pos[: config.max_positives]
-        neg = [d for d in cands if rel.get(d, 0) <= 0][: config.window - len(pos)]
-        if not pos or not neg:
-            continue
-        chosen = pos + neg
+        if config.windows == "retrieved":
+            chosen = cands[: config.window]
+            if len({rel.get(d, 0) for d in chosen}) < 2:
+                continue
+        else:
+            pos = [d for d in cands if rel.get(d, 0) > 0]
+            pos += [d for d in rel if rel[d] > 0 and d not in pos and d in texts]
+            pos = pos[: config.max_positives]
+            neg = [d for d in cands if rel.get(d, 0) <= 0][: config.window - len(pos)]
+            if not pos or not neg:
+                continue
+            chosen = pos + neg
         if config.shuffle:
             chosen = [chosen[i] for i in rng.permutation(len(chosen))]
         if teacher is not None:
@@ -267,6 +294,9 @@ def train_first_reranker(
         losses.append(total)
         if progress or step % 10 == 0:
             logger.info("FIRST step %d/%d loss %.4f", step, n_steps, total)
+        if cfg.snapshot_every and (step % cfg.snapshot_every == 0 or step == n_steps):
+            with replace_folder(out / "snapshots" / f"step-{step:06d}") as tmp:
+                net.save_pretrained(tmp, safe_serialization=True)
         if step % cfg.checkpoint_every == 0 and step < n_steps:
             _save_checkpoint(ckpt, net, opt, step, losses, spent + time.perf_counter() - t0)
     seconds = spent + time.perf_counter() - t0
