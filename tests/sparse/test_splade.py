@@ -162,3 +162,60 @@ def test_impact_matrix_is_the_transpose(n_docs, n_terms, density, seed) -> None:
     np.testing.assert_array_equal(exact.matrix().toarray(), w.T.toarray())
     quant = ImpactIndex.from_weights(w, ids, quantize=True, scale=100)
     np.testing.assert_allclose(quant.matrix().toarray(), w.T.toarray(), atol=0.005 + 1e-6)
+
+
+def test_cached_index_is_built_once_and_keyed_by_corpus(mlm, corpus, tmp_path, monkeypatch):
+    """``Splade.cached``: the second call reads the saved index (no document encoding), and
+    a changed corpus gets its own index instead of a stale one."""
+    import rankstack.sparse.stage as stage_mod
+
+    monkeypatch.setenv("RANKSTACK_HOME", str(tmp_path / "home"))
+    queries = Queries.from_arrays(["q1", "q2"], [corpus.contents().to_pylist()[0], "cell"])
+    first = Splade.cached(corpus, str(mlm), k=5)
+    folder = Path(first.index)
+    assert folder.parent == tmp_path / "home" / "splade" and (folder / "manifest.json").is_file()
+    want = first.transform(queries)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the cached index should have been read")
+
+    with monkeypatch.context() as m:
+        m.setattr(stage_mod, "build_impact_index", no_build)
+        again = Splade.cached(corpus, str(mlm), k=5)
+        got = again.transform(queries)
+    assert again.index == first.index
+    np.testing.assert_array_equal(got.scores, want.scores)
+    assert got.docids.to_pylist() == want.docids.to_pylist()
+    smaller = corpus.take(np.arange(20))
+    other = Splade.cached(smaller, str(mlm), k=5)
+    assert Path(other.index) != folder and other.index_.n_docs == 20
+    # a folder given by hand that holds another corpus's index is refused
+    with pytest.raises(IndexFormatError, match="another corpus"):
+        Splade.cached(smaller, str(mlm), cache_dir=folder)
+
+
+def test_splade_in_a_pipeline_expression(mlm, corpus, tmp_path, monkeypatch) -> None:
+    """``splade(...)`` in experiment and pipeline files: built over the corpus (index cached),
+    run, written back with its index folder, and re-read from that text."""
+    from rankstack.experiment.describe import describe
+    from rankstack.experiment.expression import ExperimentError, parse_pipeline
+    from rankstack.experiment.factories import stage_factories
+    from rankstack.index import build_index
+
+    monkeypatch.setenv("RANKSTACK_HOME", str(tmp_path / "home"))
+    index = build_index(corpus)
+    factories = stage_factories(lambda: index, corpus=lambda: corpus, depth=8)
+    queries = Queries.from_arrays(["q1", "q2"], ["cell protein", "blood"])
+    pipe = parse_pipeline(f"splade(model={str(mlm)!r}) % 4", factories)
+    direct = Splade.from_corpus(corpus, str(mlm), k=8) % 4
+    got, want = pipe.transform(queries), direct.transform(queries)
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+    assert got.docids.to_pylist() == want.docids.to_pylist()
+    text = describe(pipe)
+    assert text.startswith("splade(index=") and "model=" in text and text.endswith("% 4")
+    reread = parse_pipeline(text, stage_factories(lambda: index))  # no corpus needed now
+    np.testing.assert_allclose(reread.transform(queries).scores, got.scores)
+    with pytest.raises(ExperimentError, match="max_lenght"):
+        parse_pipeline("splade(max_lenght=3)", factories)
+    with pytest.raises(ExperimentError, match="corpus"):
+        parse_pipeline(f"splade(model={str(mlm)!r})", stage_factories(lambda: index))

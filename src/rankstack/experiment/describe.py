@@ -34,10 +34,11 @@ _NAMES: dict[str, tuple[str, tuple[str, ...], str | tuple[str, ...] | None]] = {
     "Hybrid": ("hybrid", (), ("sparse", "dense")),
     "LLMRerank": ("llm_rerank", ("corpus",), None),
     "CrossEncoder": ("cross_encoder", ("corpus", "progress"), None),
+    "Splade": ("splade", ("progress",), None),
 }
 
 #: parameters written even at their class default (the factory's default differs)
-_ALWAYS: dict[str, tuple[str, ...]] = {"BM25": ("k",)}
+_ALWAYS: dict[str, tuple[str, ...]] = {"BM25": ("k",), "Splade": ("index", "model")}
 
 #: a hook that may write a stage itself (a saved model's folder, a cached stage's inner one)
 Resolver = Callable[[Stage], "str | None"]

@@ -3,7 +3,7 @@
 ``stage_factories(index)`` maps each name of the expression language to a function that
 builds the stage: ``bm25``, ``rm3``, ``fuse``, ``cutoff``, ``run`` (a saved TREC run),
 ``features`` (query-document features, when :mod:`rankstack.rerank` is installed),
-``dense``, ``dense_features`` (bi-encoder features), ``hybrid``, ``cross_encoder`` and
+``dense``, ``dense_features`` (bi-encoder features), ``splade``, ``hybrid``, ``cross_encoder`` and
 ``llm_rerank`` (neural stages over the corpus), ``lambdamart`` and ``neural`` (learned rankers;
 ``saved="stages/0"`` loads a saved one; not ``model``, which is a parameter of
 ``NeuralRanker``). The parameters of each factory are the stage's own constructor parameters,
@@ -332,6 +332,53 @@ def stage_factories(
         except TypeError as exc:
             raise ExperimentError(f"cross_encoder(): {exc}") from exc
 
+    def splade(
+        model: str | None = "splade-tiny",
+        index: str | None = None,
+        k: int | None = None,
+        max_length: int = 64,
+        doc_max_length: int = 256,
+        batch_size: int = 32,
+        quantize: bool = True,
+        scale: float = 100.0,
+        fields: list[str] | None = None,
+        cache_dir: str = "auto",
+        name: str = "splade",
+    ) -> Stage:
+        """SPLADE over the corpus (rankstack.sparse; the impact index built once and cached,
+        or ``index=PATH`` for a saved one)."""
+        from rankstack.sparse import Splade
+
+        if model is not None:
+            where = Path(model)
+            if not where.is_absolute() and models is not None and (models / where).exists():
+                model = str(models / where)
+        kk = depth if k is None else k
+        if index is not None:
+            p = Path(index)
+            if not p.is_absolute() and base is not None:
+                p = base / p
+            return Splade(
+                p, model=model, k=kk, max_length=max_length, batch_size=batch_size, name=name
+            )
+        if corpus is None or model is None:
+            raise ExperimentError(
+                "splade() needs the experiment's corpus and a model, or index=PATH"
+            )
+        return Splade.cached(
+            corpus(),
+            model,
+            cache_dir=cache_dir,
+            quantize=quantize,
+            scale=scale,
+            doc_max_length=doc_max_length,
+            batch_size=batch_size,
+            fields=fields,
+            k=kk,
+            max_length=max_length,
+            name=name,
+        )
+
     def dense_features(model: str = DENSE_MODEL, **params: Any) -> Stage:
         """Bi-encoder features of each candidate (rankstack.dense.DenseFeatures)."""
         from rankstack.dense.features import DenseFeatures
@@ -370,6 +417,7 @@ def stage_factories(
         "dense_features": LazyFactory(dense_features, dense_features_signature),
         "dense": dense,
         "hybrid": hybrid,
+        "splade": splade,
         "rm3": rm3,
         "run": run,
         "fuse": fuse,

@@ -86,6 +86,7 @@ class Splade(Stage):
         batch_size: int = 32,
         fields: list[str] | None = None,
         progress: bool = False,
+        corpus_version: str | None = None,
         **params: Any,
     ) -> Splade:
         """Encode ``corpus`` (fields joined, title first), index it (saved when ``path``)."""
@@ -99,11 +100,90 @@ class Splade(Stage):
             batch_size=batch_size,
             fields=fields,
             progress=progress,
+            corpus_version=corpus_version,
         )
-        stage = cls(index, model=model, batch_size=batch_size, progress=progress, **params)
+        # a saved index is named by its folder (so the stage can be written as an expression)
+        where: ImpactIndex | str = str(path) if path is not None else index
+        stage = cls(where, model=model, batch_size=batch_size, progress=progress, **params)
+        stage._index = index
         if isinstance(model, SpladeEncoder):
             stage._encoder = model
         return stage
+
+    @classmethod
+    def cached(
+        cls,
+        corpus: Corpus,
+        model: Any = "splade-tiny",
+        *,
+        cache_dir: str | os.PathLike[str] = "auto",
+        quantize: bool = True,
+        scale: float = 100.0,
+        doc_max_length: int = 256,
+        batch_size: int = 32,
+        fields: list[str] | None = None,
+        progress: bool = False,
+        **params: Any,
+    ) -> Splade:
+        """The index of ``corpus`` read from the cache, or built once and saved there.
+
+        ``cache_dir="auto"`` is ``RANKSTACK_HOME/splade/<model>-<key>``, the key hashing the
+        model's weights, the corpus version (ids and texts) and the index settings, so a
+        changed corpus, model or setting gets a new index and never a stale one; another
+        folder is used as given (and must hold an index of this corpus, or nothing).
+        """
+        if isinstance(model, SpladeEncoder):
+            identity = model.identity
+        else:
+            from rankstack.train.models import model_identity
+
+            identity = model_identity(model)
+        texts = corpus.contents(fields)
+        from rankstack.dense._fingerprint import corpus_version, text_fingerprints
+
+        version = corpus_version(corpus.docids, text_fingerprints(texts))
+        settings = {
+            "quantize": bool(quantize),
+            "scale": float(scale),
+            "doc_max_length": int(doc_max_length),
+            "fields": fields,
+        }
+        if str(cache_dir) == "auto":
+            folder = default_index_dir(identity, version, settings)
+        else:
+            folder = Path(cache_dir)
+        if (folder / "manifest.json").is_file():
+            index = ImpactIndex.load(folder)
+            if index.n_docs != len(corpus) or index.meta.get("corpus_version") not in (
+                None,
+                version,
+            ):
+                raise IndexFormatError(
+                    f"Splade: the index in {folder} was built from another corpus "
+                    f"({index.n_docs} documents, version {index.meta.get('corpus_version')}) "
+                    f"than this one ({len(corpus)}, {version}); remove it or pick another folder"
+                )
+            logger.info("SPLADE index read from %s", folder)
+            stage = cls(
+                str(folder), model=model, batch_size=batch_size, progress=progress, **params
+            )
+            stage._index = index
+            if isinstance(model, SpladeEncoder):
+                stage._encoder = model
+            return stage
+        return cls.from_corpus(
+            corpus,
+            model,
+            path=folder,
+            quantize=quantize,
+            scale=scale,
+            doc_max_length=doc_max_length,
+            batch_size=batch_size,
+            fields=fields,
+            progress=progress,
+            corpus_version=version,
+            **params,
+        )
 
     # ------------------------------------------------------------------ state
     @property
@@ -185,8 +265,10 @@ def build_impact_index(
     batch_size: int = 32,
     fields: list[str] | None = None,
     progress: bool = False,
+    corpus_version: str | None = None,
 ) -> ImpactIndex:
-    """Encode every document of ``corpus`` with SPLADE and build (and save) its impact index."""
+    """Encode every document of ``corpus`` with SPLADE and build (and save) its impact index
+    (``corpus_version`` is recorded in its metadata when given)."""
     enc = (
         model
         if isinstance(model, SpladeEncoder)
@@ -199,6 +281,8 @@ def build_impact_index(
         "fields": fields if fields is not None else corpus._default_order(),
         "weighting": "max over tokens of log1p(relu(logits)) (SPLADE-max)",
     }
+    if corpus_version is not None:
+        meta["corpus_version"] = corpus_version
     index = ImpactIndex.from_weights(
         weights, corpus.docids, quantize=quantize, scale=scale, meta=meta
     )
@@ -206,3 +290,23 @@ def build_impact_index(
         index.save(path)
     logger.info("SPLADE index: %r", index)
     return index
+
+
+def default_index_dir(
+    identity: dict[str, str], version: str, settings: dict[str, Any] | None = None
+) -> Path:
+    """``RANKSTACK_HOME/splade/<model>-<key>``: one index per model, corpus version and
+    settings (what :meth:`Splade.cached` uses with ``cache_dir="auto"``)."""
+    import hashlib
+    import json
+    import re
+
+    from rankstack.datasets import home_dir
+
+    desc = json.dumps(
+        [identity.get("name"), identity.get("sha256"), version, dict(settings or {})],
+        sort_keys=True,
+    )
+    key = hashlib.sha256(desc.encode()).hexdigest()[:20]
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", Path(str(identity.get("name"))).name).strip("-.")
+    return Path(home_dir()) / "splade" / f"{slug[:48] or 'model'}-{key}"
