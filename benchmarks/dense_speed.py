@@ -479,6 +479,11 @@ def main() -> None:
     ap.add_argument("--sizes", default=None, help="ANN sizes (default 100000,1000000)")
     ap.add_argument("--rounds", type=int, default=None, help="encoding rounds (default 3)")
     ap.add_argument("--encode-docs", type=int, default=None, help="documents per round")
+    ap.add_argument(
+        "--no-isotropic",
+        action="store_true",
+        help="skip the isotropic worst case (run at the smallest size otherwise)",
+    )
     args = ap.parse_args()
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     res: dict[str, Any] = {"machine": machine(), "quick": args.quick}
@@ -494,7 +499,7 @@ def main() -> None:
             for s in (args.sizes or ("100000" if args.quick else "100000,1000000")).split(",")
         ]
         res["ann"] = [ann_section(n, "clustered", args.quick) for n in sizes]
-        if not args.quick:
+        if not args.quick and not args.no_isotropic:
             res["ann"].append(ann_section(min(sizes), "isotropic", args.quick))
     res["machine"]["load_average_end"] = os.getloadavg()[0]
     print(json.dumps(res, indent=1, default=float) if args.json else report(res))
