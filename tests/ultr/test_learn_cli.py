@@ -133,6 +133,9 @@ def test_clicks_option_with_lambdamart(files: Path, capsys: pytest.CaptureFixtur
     summary = json.loads(capsys.readouterr().out)
     assert summary["method"] == "lgbm_position" and summary["propensities"] is None
     assert (files / "lm" / "ranker" / "booster.txt").is_file()
+    assert main([*args, "--debias", "dla"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "dla" and len(summary["propensities"]["propensities"]) == 5
 
 
 def test_bad_input_is_one_line(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,14 +153,10 @@ def test_bad_input_is_one_line(files: Path, capsys: pytest.CaptureFixture[str]) 
     typo.write_text(text.replace('method = "dla"', 'method = "dla"\nmax_wieght = 10'))
     assert main(["train", str(typo)]) == 2
     assert "[debias]" in one_error_line(capsys)
-    lm_dla = files / "lm_dla.toml"
-    lm_dla.write_text(
-        text.replace(
-            'kind = "neural"\nhidden = [16]\nepochs = 15\nlr = 0.01', 'kind = "lambdamart"'
-        )
-    )
-    assert main(["train", str(lm_dla)]) == 2
-    assert "needs base 'neural'" in one_error_line(capsys)
+    neural_position = files / "neural_position.toml"
+    neural_position.write_text(text.replace('method = "dla"', 'method = "lgbm_position"'))
+    assert main(["train", str(neural_position)]) == 2
+    assert "needs base 'lambdamart'" in one_error_line(capsys)
     # a log whose queries the features do not have
     write_clicks(
         ClickLog.from_arrays(["zz", "q1"], [1, 1], ["a", "q1d12"], [1, 0]), files / "bad.jsonl"

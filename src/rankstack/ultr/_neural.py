@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 VALID_MEASURE = "nDCG@10"
 #: base parameters that may differ between a checkpoint and the run that resumes it
 _RESUMABLE = {"epochs", "early_stopping", "progress", "checkpoint_dir", "n_threads"}
-#: DLA's propensity learning rate when not given: ULTRA's DLA learning rate (Ai et al. 2021)
-DEFAULT_PROPENSITY_LR = 0.05
 
 
 def _validator(
@@ -155,7 +153,7 @@ def fit_neural(
         propensity_lr = None
         objective: Objective
         if model.method == "rem":
-            em = RegressionEMObjective(k)
+            em = RegressionEMObjective(k, tol=model.em_tol)
             em_config = _loop_config(
                 base,
                 epochs=int(model.em_iterations),
@@ -175,6 +173,8 @@ def fit_neural(
             objective = SoftmaxObjective(props.weights(k, model.max_weight))
         elif model.method == "dla":
             objective = DualLearningObjective(k, model.max_weight)
+            from rankstack.ultr.learners import DEFAULT_PROPENSITY_LR
+
             propensity_lr = model.propensity_lr or DEFAULT_PROPENSITY_LR
         elif model.method == "ipw":
             if given is None:  # pragma: no cover - checked by the caller

@@ -16,6 +16,7 @@ The position-based model ``P(C = 1 | q, d, k) = θ_k · γ(q, d)`` is fitted by 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,28 @@ logger = logging.getLogger(__name__)
 THETA_INIT = 0.5
 
 
+def em_converged(thetas: Sequence[np.ndarray], tol: float | None, window: int) -> bool:
+    """EM's stopping rule: no propensity moved by more than ``tol`` in relative terms
+    (``|log θ_k(t) − log θ_k(t − window)|``) over the last ``window`` iterations; never with
+    ``tol`` None."""
+    if tol is None or len(thetas) <= window:
+        return False
+    last, before = np.log(thetas[-1]), np.log(thetas[-1 - window])
+    return bool(np.max(np.abs(last - before)) <= tol)
+
+
 def regression_em_gbdt(
-    counts: PositionCounts, *, iterations: int, trees: int, base: LambdaMART
+    counts: PositionCounts,
+    *,
+    iterations: int,
+    trees: int,
+    base: LambdaMART,
+    tol: float | None = None,
+    window: int = 5,
 ) -> tuple[np.ndarray, LambdaMART, list[dict[str, Any]]]:
-    """``(θ, γ model, history)``: EM over ``counts`` with ``iterations`` forests of ``trees``.
+    """``(θ, γ model, history)``: EM over ``counts`` with up to ``iterations`` forests of
+    ``trees``, stopping earlier once no ``θ_k`` moved by more than ``tol`` (relative) over
+    ``window`` iterations (:func:`em_converged`).
 
     The γ model is a :class:`LambdaMART` object holding the last regression forest (its
     ``booster_params`` name the ``cross_entropy`` objective), so it predicts and saves like
@@ -58,6 +77,7 @@ def regression_em_gbdt(
     gamma = np.full(len(n), float(np.clip(c.sum() / max(n.sum(), 1.0) / THETA_INIT, 0.01, 0.99)))
     booster = None
     history: list[dict[str, Any]] = []
+    thetas: list[np.ndarray] = []
     for it in range(int(iterations)):
         t = theta[pos]
         denom = np.maximum(1.0 - t * gamma, 1e-12)
@@ -86,6 +106,9 @@ def regression_em_gbdt(
             }
         )
         logger.info("regression-EM iteration %d: log-likelihood %.2f", it + 1, loglik)
+        thetas.append(theta.copy())
+        if em_converged(thetas, tol, window):
+            break
     model_params = base.get_params()
     model_params["booster_params"] = {
         **dict(model_params.get("booster_params") or {}),
@@ -100,4 +123,4 @@ def regression_em_gbdt(
     return theta, model, history
 
 
-__all__ = ["regression_em_gbdt"]
+__all__ = ["em_converged", "regression_em_gbdt"]

@@ -55,6 +55,7 @@ from rankstack.ltr.training import (
     restore_checkpoint,
     save_checkpoint,
 )
+from rankstack.ultr._rem_gbdt import em_converged
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,14 @@ class Objective(nn.Module):
         """Relative propensities ``p_k / p_1`` the objective estimates, or None."""
         return None
 
+    def converged(self) -> bool:
+        """True when the objective's own stopping criterion is met (regression-EM)."""
+        return False
+
+    def epoch_record(self) -> dict[str, float]:
+        """Extra figures for the epoch's history record."""
+        return {}
+
 
 class SoftmaxObjective(Objective):
     """Softmax loss with fixed per-position weights (naive: all 1; IPW: ``p_1 / p_k``)."""
@@ -189,18 +198,31 @@ class DualLearningObjective(Objective):
 
 
 class RegressionEMObjective(Objective):
-    """Regression-EM: cross-entropy of ``sigmoid(s)`` to the relevance posterior; θ by EM."""
+    """Regression-EM: cross-entropy of ``sigmoid(s)`` to the relevance posterior; θ by EM.
+
+    EM runs until no propensity ``θ_k`` changes by more than ``tol`` (relative) over
+    ``window`` consecutive iterations (:func:`em_converged`; the caller's ``epochs`` caps it):
+    Wang et al. 2018 iterate EM to convergence.
+    """
 
     theta: Tensor
 
-    def __init__(self, n_positions: int, init: float = 0.5) -> None:
+    def __init__(
+        self, n_positions: int, init: float = 0.5, tol: float | None = None, window: int = 5
+    ) -> None:
         super().__init__()
         self.register_buffer("theta", torch.full((n_positions,), float(init)))
+        self.tol = tol
+        self.window = int(window)
+        self.log_likelihoods: list[float] = []
+        self.thetas: list[np.ndarray] = []
 
     def _posteriors(
         self, scores: Tensor, clicks: Tensor, sessions: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Expected relevant and examined impressions per position, given the clicks."""
+        """Expected relevant and examined impressions per position, given the clicks
+        (Wang et al. 2018, Section 4.1: ``P(E=1, R=0 | C=0) = θ(1−γ)/(1−θγ)``,
+        ``P(E=0, R=1 | C=0) = (1−θ)γ/(1−θγ)``; a click means ``E = R = 1``)."""
         theta = self.theta[: scores.shape[1]].clamp(1e-6, 1 - 1e-6)
         gamma = torch.sigmoid(scores.detach())
         unclicked = (sessions[:, None] - clicks).clamp(min=0)
@@ -219,6 +241,8 @@ class RegressionEMObjective(Objective):
         return bce / n.sum().clamp(min=1e-9)
 
     def end_epoch(self, scorer: nn.Module, data: ListData) -> None:
+        # M-step for θ (Wang et al. 2018, eq. for θ_k^{t+1}): the mean posterior of
+        # examination over the impressions at position k
         scores = score_lists(scorer, data)
         mask = data.rows >= 0
         _, examined = self._posteriors(scores, data.clicks, data.sessions)
@@ -228,6 +252,19 @@ class RegressionEMObjective(Objective):
         k = int(shown.shape[0])
         new = examined.sum(dim=0) / shown.clamp(min=1e-9)
         self.theta[:k] = torch.where(shown > 0, new.clamp(1e-6, 1.0), self.theta[:k])
+        # log-likelihood of the clicks: Σ c log(θγ) + (n − c) log(1 − θγ)
+        prob = (self.theta[:k].double() * torch.sigmoid(scores.double())).clamp(1e-12, 1 - 1e-12)
+        c = torch.where(mask, data.clicks.double(), torch.zeros_like(prob))
+        unclicked = (n.double() - c).clamp(min=0)
+        ll = (c * torch.log(prob) + unclicked * torch.log1p(-prob)).sum()
+        self.log_likelihoods.append(float(ll))
+        self.thetas.append(self.theta.detach().double().numpy().copy())
+
+    def converged(self) -> bool:
+        return em_converged(self.thetas, self.tol, self.window)
+
+    def epoch_record(self) -> dict[str, float]:
+        return {"log_likelihood": self.log_likelihoods[-1]} if self.log_likelihoods else {}
 
     def propensities(self) -> np.ndarray:
         t = self.theta.detach().double()
@@ -337,7 +374,10 @@ def fit_lists(
                 "epoch": state.epoch,
                 "loss": total / max(n_batches, 1),
                 "train_seconds": time.perf_counter() - started,
+                **objective.epoch_record(),
             }
+            if objective.converged():
+                state.stopped = True
             props = objective.propensities()
             if props is not None:
                 record["propensities"] = [float(v) for v in props]
