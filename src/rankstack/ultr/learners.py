@@ -112,7 +112,8 @@ class UnbiasedRanker(Ranker):
     propensity_lr:
         DLA: learning rate of the propensity model (default 0.05, ULTRA's DLA learning rate:
         its ``k`` logits must travel ``log p_k``, down to ``-4.6`` at ``eta = 2``, within the
-        few epochs the ranker needs before early stopping, at most about ``lr`` per step).
+        few epochs the ranker needs before early stopping, at most about ``lr`` per step;
+        with LambdaMART one step per boosting round).
     em_iterations:
         Regression-EM: at most this many EM iterations (neural: epochs of the relevance
         model, each followed by the M-step for ``θ``; LambdaMART: regression forests fitted).
