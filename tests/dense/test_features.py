@@ -274,3 +274,31 @@ def test_minilm_on_scifact_documents(datasets_dir: Path) -> None:
         mine = run.docids.to_pylist()[lo:hi]
         if d in mine:
             assert out.feature("dense_retrieval_rank")[lo + mine.index(d)] == 1
+
+
+def test_experiment_saves_the_dense_system_for_reuse_without_the_corpus(
+    tiny_model: Path, corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rankstack.experiment import Experiment, RunCache
+
+    monkeypatch.setenv("RANKSTACK_HOME", str(tmp_path / "home"))
+    index = build_index(corpus, tmp_path / "idx")
+    factories = stage_factories(lambda: index, corpus=lambda: corpus)
+    text = (
+        f"bm25(k=15) >> (features(features='bm25') ** dense_features(model={str(tiny_model)!r}))"
+        " >> lambdamart(n_estimators=5, min_data_in_leaf=2)"
+    )
+    queries, qrels = _fit_world(corpus)
+    train, test = queries.qid_list()[:8], queries.qid_list()[8:]
+    result = Experiment(
+        {"BM25": parse_pipeline("bm25()", factories), "dense": parse_pipeline(text, factories)},
+        queries.select(test),
+        qrels.select(test),
+        ["nDCG@10"],
+        train_queries=queries.select(train),
+        train_qrels=qrels.select(train),
+        cache=RunCache(tmp_path / "cache"),
+    ).run(save_dir=tmp_path / "models")
+    folder = result.systems["dense"].fit["saved"]
+    loaded = load_pipeline(folder)
+    assert loaded.transform(queries.select(test)).equals(result.runs["dense"])
