@@ -7,6 +7,8 @@ An entry is keyed by the SHA-256 of a description of everything that decides its
 - the query set it was computed for (a label such as the dataset and split, and a hash of the
   query ids and texts);
 - the fingerprint of the index the stage reads (:func:`rankstack.pipeline_io.index_fingerprint`);
+- the SHA-256 of the model folders and files it reads, which the expression names by path only
+  (:mod:`rankstack.experiment.inputs`), so a model retrained in place is never served stale;
 - for fitted systems, the training and validation queries and judgements, and the protocol;
 - :data:`CACHE_VERSION`, bumped whenever a stage's output for the same description changes.
 

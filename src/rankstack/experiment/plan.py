@@ -4,6 +4,8 @@
 ``Cached(Cached(bm25(k=100)) >> features()) >> lambdamart()``: the candidates and their
 features are each an entry, so changing the ranker reuses both, and changing the feature set
 reuses the candidates. ``fuse(bm25(), rm3(bm25()))`` caches each retriever and the fusion.
+A part that reads model folders or files is keyed by their contents too
+(:mod:`rankstack.experiment.inputs`), so a model retrained in place is never served stale.
 Learned stages are never inside a cached part; a stage the expression language cannot write
 (a custom Python stage) is left uncached.
 """
@@ -17,6 +19,7 @@ from rankstack.data import Queries
 from rankstack.exceptions import DataError
 from rankstack.experiment.cache import CachedStage, RunCache, queries_hash, run_hash
 from rankstack.experiment.describe import describe
+from rankstack.experiment.inputs import input_digests
 from rankstack.pipeline import (
     Cutoff,
     FeatureUnion,
@@ -51,6 +54,12 @@ def index_digests(stage: Stage) -> list[str]:
     from rankstack.pipeline_io import index_fingerprint, pipeline_indexes
 
     return sorted(index_fingerprint(i)["digest"] for i in pipeline_indexes(stage))
+
+
+def input_key(inputs: list[dict[str, str]]) -> dict[str, Any]:
+    """The key entry of the files a stage reads (:mod:`~rankstack.experiment.inputs`): none
+    for a stage that reads none, so its key is the one earlier versions wrote."""
+    return {"inputs": inputs} if inputs else {}
 
 
 class Planner:
@@ -97,6 +106,9 @@ class Planner:
         if expr is None:
             logger.info("not caching %s: it has no pipeline expression", type(stage).__name__)
             return stage
+        inputs = input_digests(stage)
+        if inputs is None:
+            return stage
         if isinstance(stage, Then) and len(stage.stages) > 1:
             *head, last = stage.stages
             inner: Stage = Then([self._cached(Then(head) if len(head) > 1 else head[0]), last])
@@ -109,5 +121,6 @@ class Planner:
             "expression": expr,
             "queries": self.queries_key,
             "indexes": index_digests(stage),
+            **input_key(inputs),
         }
         return CachedStage(inner, self.cache, description, self.universe, label=expr)

@@ -34,7 +34,8 @@ from rankstack.exceptions import MissingFeaturesError, RankstackError
 from rankstack.experiment.cache import RunCache, qrels_hash, queries_hash
 from rankstack.experiment.describe import describe
 from rankstack.experiment.expression import ExperimentError
-from rankstack.experiment.plan import Planner, index_digests, key_expression
+from rankstack.experiment.inputs import input_digests
+from rankstack.experiment.plan import Planner, index_digests, input_key, key_expression
 from rankstack.experiment.spec import DEFAULT_MEASURES, ExperimentSpec
 from rankstack.experiment.splits import carve, kfold, subset, union
 from rankstack.io._files import PathLike, atomic_write
@@ -543,12 +544,14 @@ class Experiment:
             return self._fit_cv(name, system, folds, fit, save_dir)
 
         expr = key_expression(system)
-        if expr is None:
+        inputs = input_digests(system) if expr is not None else None
+        if expr is None or inputs is None:
             return compute(), False, fit
         description = {
             "kind": "fitted",
             "expression": expr,
             "indexes": index_digests(system),
+            **input_key(inputs),
             **self._protocol_key(),
         }
         misses = self.cache.stats["misses"]

@@ -84,6 +84,9 @@ class Ranker(Stage):
         raise NotImplementedError
 
     feature_names_: tuple[str, ...] | None = None
+    #: the folder a loaded model was read from (None for one fitted here); experiment caches
+    #: key on its contents (rankstack.experiment.inputs)
+    saved_from_: Path | None = None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -128,6 +131,7 @@ class Ranker(Stage):
                 raise
             raise ModelFormatError(f"{folder}: the model files are corrupt ({exc})") from exc
         model.feature_names_ = tuple(config["feature_names"])
+        model.saved_from_ = folder
         return model
 
 
