@@ -203,3 +203,15 @@ def test_dla_on_lambdamart_without_validation_runs_all_rounds(sets: dict[str, An
     assert isinstance(model.ranker_, LambdaMART) and model.ranker_.best_iteration_ == 40
     assert model.propensities_ is not None
     assert np.all(np.isfinite(model.propensities_.values))
+
+
+def test_dla_on_lambdamart_that_never_converges_is_still_validated(
+    sets: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # 12 rounds cannot satisfy the 10-round convergence window from logits at 0
+    model = UnbiasedRanker(base="lambdamart", method="dla", params={"n_estimators": 12})
+    model.fit(sets["lists"], sets["train"], sets["valid"])
+    assert "did not converge" in caplog.text
+    assert isinstance(model.ranker_, LambdaMART)
+    scores = model.ranker_.evals_result_["valid"]["ndcg@10"]
+    assert model.ranker_.best_iteration_ == int(np.argmax(scores)) + 1
