@@ -20,6 +20,9 @@ Sections (``--sections``, comma-separated; default all but ``lora``):
 
 ``--quick``: top 20, 50 queries, SmolLM2 only, methods first / listwise-letters / pointwise.
 Passages are cut to ``--passage-tokens`` tokens (48 by default: the machine is a 2-core CPU).
+Prompts go to the model 16 at a time (``--batch-size``; the windows of all queries at a step
+are sent together): greedy decoding runs the model once a new token for the whole batch, so 16
+windows a batch generate 23 % faster than 4 (measured, docs/benchmarks.md).
 No response cache is used, so every time is a real model call. Nothing is tuned on test queries.
 """
 
@@ -295,7 +298,7 @@ def main() -> None:
     ap.add_argument("--models", default=None)
     ap.add_argument("--methods", default=None)
     ap.add_argument("--passage-tokens", type=int, default=48)
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--http-requests", type=int, default=200)
     ap.add_argument("--cross-encoder", default="/work/models/ce-scifact")
     ap.add_argument("--adapter", default=None)
