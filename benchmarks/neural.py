@@ -157,7 +157,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="fewer steps, shallower re-ranking")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="10 training steps, re-rank the top 20, raw sentence-transformers on 200 documents",
+    )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--data", default=None, help="datasets folder (default RANKSTACK_DATA)")
     ap.add_argument("--work", default=str(REPO / ".bench" / "neural"), help="cache folder")
@@ -232,7 +236,9 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     steps = args.steps or (10 if args.quick else 60)
-    depth = args.rerank_depth or (5 if args.quick else 10)
+    depth = args.rerank_depth or (20 if args.quick else 10)
+    if args.quick and not args.raw_st_sample:
+        args.raw_st_sample = 200  # quick: the raw sentence-transformers check on a sample
     bsteps = args.bi_steps or (4 if args.quick else 20)
     out: dict[str, Any] = {
         "machine": machine(),

@@ -206,3 +206,11 @@ def test_index_kinds_through_the_stage(tiny_model: Path, queries: Queries) -> No
     a, b = exact.transform(queries), hnsw.transform(queries)
     overlap = len(set(a.docids.to_pylist()) & set(b.docids.to_pylist())) / len(a)
     assert overlap >= 0.9
+
+
+def test_progress_bar_goes_to_stderr_not_stdout(tiny_model: Path, corpus: Corpus, capfd) -> None:
+    """stdout may carry a run or JSON (``--json``): the encoding bar must stay on stderr."""
+    model, _ = load_model(str(tiny_model))
+    encode_texts(model, corpus.contents().to_pylist(), batch_size=4, progress=True)
+    out, err = capfd.readouterr()
+    assert out == "" and "encoding" in err

@@ -251,3 +251,10 @@ def test_foreign_folder_with_a_manifest_is_not_replaced(corpus: Corpus, tmp_path
     with pytest.raises(IndexFormatError, match="not a rankstack index"):
         build_index(corpus, other)
     assert (other / "manifest.json").read_text() == '{"format": "something-else"}'
+
+
+def test_progress_bar_goes_to_stderr_not_stdout(corpus: Corpus, capfd) -> None:
+    """``rankstack search`` and ``--json`` outputs use stdout: the indexing bar stays on stderr."""
+    build_index(corpus, progress=True)
+    out, err = capfd.readouterr()
+    assert out == "" and "indexing" in err

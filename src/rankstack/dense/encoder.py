@@ -124,6 +124,7 @@ def _progress(show: bool, total: int, desc: str) -> Any:
     if not show:
         return nullcontext(lambda n: None)
 
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -142,7 +143,8 @@ def _progress(show: bool, total: int, desc: str) -> Any:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         ]
-        with Progress(*columns, transient=False) as prog:
+        # on stderr: stdout may carry a run or JSON (``--json``)
+        with Progress(*columns, console=Console(stderr=True), transient=False) as prog:
             task = prog.add_task(desc, total=total)
             yield lambda n: prog.advance(task, n)
 

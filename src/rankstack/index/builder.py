@@ -341,6 +341,7 @@ def _progress(show: bool, total: int | None) -> Any:
         return nullcontext(lambda n: None)
     from contextlib import contextmanager
 
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -359,7 +360,8 @@ def _progress(show: bool, total: int | None) -> Any:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         ]
-        with Progress(*columns, transient=False) as prog:
+        # on stderr: stdout may carry a run or JSON (``--json``)
+        with Progress(*columns, console=Console(stderr=True), transient=False) as prog:
             task = prog.add_task("index", total=total)
             yield lambda n: prog.advance(task, n)
 
