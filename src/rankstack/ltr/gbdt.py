@@ -609,6 +609,30 @@ class LambdaMART(Ranker):
         return model
 
 
+def wrap_booster(
+    base: LambdaMART,
+    booster: Any,
+    normalizer: FeatureNormalizer,
+    *,
+    objective: str,
+    best_iteration: int,
+    feature_names: Sequence[str],
+    evals: dict[str, Any] | None = None,
+) -> LambdaMART:
+    """A fitted :class:`LambdaMART` around a booster trained outside :meth:`LambdaMART.fit`
+    (e.g. with a custom objective by the unbiased learners), with ``base``'s parameters and
+    ``objective`` recorded in its booster parameters so a saved model says how it was made."""
+    params = base.get_params()
+    params["booster_params"] = {**dict(params.get("booster_params") or {}), "objective": objective}
+    model = LambdaMART(**params)
+    model.normalizer_ = normalizer
+    model.booster_ = booster
+    model.best_iteration_ = int(best_iteration)
+    model.evals_result_ = dict(evals or {})
+    model.feature_names_ = tuple(feature_names)
+    return model
+
+
 def _lightgbm_dataset(x: np.ndarray, data: LetorData, position: np.ndarray | None) -> Any:
     """A LightGBM ranking dataset (query groups; display positions when debiasing)."""
     extra = {} if position is None else {"position": position}

@@ -102,9 +102,19 @@ class Splade(Stage):
             progress=progress,
             corpus_version=corpus_version,
         )
-        # a saved index is named by its folder (so the stage can be written as an expression)
-        where: ImpactIndex | str = str(path) if path is not None else index
-        stage = cls(where, model=model, batch_size=batch_size, progress=progress, **params)
+        return cls._over(index, path, model, batch_size=batch_size, progress=progress, **params)
+
+    @classmethod
+    def _over(
+        cls,
+        index: ImpactIndex,
+        path: str | os.PathLike[str] | None,
+        model: Any,
+        **params: Any,
+    ) -> Splade:
+        """The stage over an index in memory; a saved one is named by its folder, so the
+        stage can be written back as a pipeline expression."""
+        stage = cls(str(path) if path is not None else index, model=model, **params)
         stage._index = index
         if isinstance(model, SpladeEncoder):
             stage._encoder = model
@@ -132,16 +142,11 @@ class Splade(Stage):
         changed corpus, model or setting gets a new index and never a stale one; another
         folder is used as given (and must hold an index of this corpus, or nothing).
         """
-        if isinstance(model, SpladeEncoder):
-            identity = model.identity
-        else:
-            from rankstack.train.models import model_identity
-
-            identity = model_identity(model)
-        texts = corpus.contents(fields)
         from rankstack.dense._fingerprint import corpus_version, text_fingerprints
+        from rankstack.train.models import model_identity
 
-        version = corpus_version(corpus.docids, text_fingerprints(texts))
+        identity = model.identity if isinstance(model, SpladeEncoder) else model_identity(model)
+        version = corpus_version(corpus.docids, text_fingerprints(corpus.contents(fields)))
         settings = {
             "quantize": bool(quantize),
             "scale": float(scale),
@@ -164,13 +169,9 @@ class Splade(Stage):
                     f"than this one ({len(corpus)}, {version}); remove it or pick another folder"
                 )
             logger.info("SPLADE index read from %s", folder)
-            stage = cls(
-                str(folder), model=model, batch_size=batch_size, progress=progress, **params
+            return cls._over(
+                index, folder, model, batch_size=batch_size, progress=progress, **params
             )
-            stage._index = index
-            if isinstance(model, SpladeEncoder):
-                stage._encoder = model
-            return stage
         return cls.from_corpus(
             corpus,
             model,

@@ -43,7 +43,7 @@ from rankstack._compat import require
 from rankstack.exceptions import DataError
 from rankstack.io.letor import LetorData
 from rankstack.ltr.base import align_features
-from rankstack.ltr.gbdt import LambdaMART, _groups, _LightGBMMonitor
+from rankstack.ltr.gbdt import LambdaMART, _groups, _LightGBMMonitor, wrap_booster
 from rankstack.ltr.preprocessing import FeatureNormalizer
 from rankstack.ultr.features import DisplayLists
 
@@ -233,17 +233,15 @@ def dla_gbdt(
         callbacks=callbacks,
     )
     best = int(booster.best_iteration or booster.current_iteration())
-    model_params = base.get_params()
-    model_params["booster_params"] = {
-        **dict(model_params.get("booster_params") or {}),
-        "objective": "none",
-    }
-    model = LambdaMART(**model_params)
-    model.normalizer_ = normalizer
-    model.booster_ = booster
-    model.best_iteration_ = best
-    model.evals_result_ = evals
-    model.feature_names_ = names
+    model = wrap_booster(
+        base,
+        booster,
+        normalizer,
+        objective="none",
+        best_iteration=best,
+        feature_names=names,
+        evals=evals,
+    )
     history = [
         {
             "phase": "dla",

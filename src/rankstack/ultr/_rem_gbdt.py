@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rankstack._compat import require
-from rankstack.ltr.gbdt import LambdaMART
+from rankstack.ltr.gbdt import LambdaMART, wrap_booster
 from rankstack.ltr.preprocessing import FeatureNormalizer
 from rankstack.ultr.features import PositionCounts
 
@@ -109,17 +109,14 @@ def regression_em_gbdt(
         thetas.append(theta.copy())
         if em_converged(thetas, tol, window):
             break
-    model_params = base.get_params()
-    model_params["booster_params"] = {
-        **dict(model_params.get("booster_params") or {}),
-        "objective": "cross_entropy",
-    }
-    model = LambdaMART(**model_params)
-    model.normalizer_ = normalizer
-    model.booster_ = booster
-    model.best_iteration_ = int(trees)
-    model.evals_result_ = {}
-    model.feature_names_ = tuple(letor.run.feature_names)
+    model = wrap_booster(
+        base,
+        booster,
+        normalizer,
+        objective="cross_entropy",
+        best_iteration=int(trees),
+        feature_names=letor.run.feature_names,
+    )
     return theta, model, history
 
 
