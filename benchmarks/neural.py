@@ -213,11 +213,17 @@ def main() -> None:
         help="raw sentence-transformers on N sampled documents only (see the docstring)",
     )
     ap.add_argument("--no-bi-encoder", action="store_true", help="skip bi-encoder fine-tuning")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: up to 2; 1 to train two variants side by side)",
+    )
     args = ap.parse_args()
 
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))
     from rankstack import datasets
     from rankstack.dense import BiEncoder, document_texts, rank_me
     from rankstack.evaluate import compare
