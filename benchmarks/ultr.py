@@ -27,11 +27,21 @@ Protocol (the standard one of Joachims et al. 2017 and Ai et al. 2018, as ULTRA 
 "Gap recovered" is ``(learner - naive) / (full - naive)`` on the same base, from the means
 over folds. Training time is the click-log join and aggregation plus the fit, per learner.
 
+``--production-rankers K`` (default 1: the protocol above) is a variant in which the log
+spans ``K`` production rankers, each a linear model trained like the one above on its own
+random 1% of the training queries (seeds ``fold``, ``1000 + fold``, ``2000 + fold``...; the
+first is the single ranker of the default protocol), and each session is served by one of
+them drawn uniformly (:class:`rankstack.ultr.MixtureSimulator`). The same (query, doc) is
+then shown at several positions, which is what the learned propensity estimators need; the
+propensities harvested from the log itself (:func:`rankstack.ultr.estimate_from_interventions`,
+no randomisation) are reported as ``harvest``. The swap and RandPair logs stay over the first
+ranker.
+
 Usage: ``python benchmarks/ultr.py [--quick] [--json] [--folds 1-5] [--etas 0.5,1,2]
-[--sessions 100000,1000000] [--learners rem,dla,...] [--plot OUT.png]`` (``--learners``: a
-subset of the learners; naive and lm-naive always run, for the gap). ``--quick``: fold 1,
-10^5 sessions, the three etas (35 s on the 2-core machine at low load before regression-EM
-ran to convergence; the issue asks under 10 minutes).
+[--sessions 100000,1000000] [--learners rem,dla,...] [--production-rankers 1]
+[--plot OUT.png]`` (``--learners``: a subset of the learners; naive and lm-naive always run,
+for the gap). ``--quick``: fold 1, 10^5 sessions, the three etas (35 s on the 2-core machine
+at low load before regression-EM ran to convergence; the issue asks under 10 minutes).
 """
 
 from __future__ import annotations
@@ -58,6 +68,8 @@ from rankstack.io.letor import LetorData  # noqa: E402
 from rankstack.ltr.base import Ranker  # noqa: E402
 from rankstack.ltr.cv import evaluate_scores, parse_folds  # noqa: E402
 from rankstack.ultr import (  # noqa: E402
+    ClickSimulator,
+    MixtureSimulator,
     ProductionRanker,
     Propensities,
     UnbiasedRanker,
@@ -67,6 +79,7 @@ from rankstack.ultr import (  # noqa: E402
     simulate_clicks,
     simulate_interventions,
 )
+from rankstack.ultr.click_models import make_click_model  # noqa: E402
 
 #: (name, base, method); every one runs with the library's defaults
 LEARNERS = [
@@ -123,12 +136,16 @@ def run_setting(
     sessions: int,
     full: dict[str, dict[str, float]],
     learners: list[tuple[str, str, str]] = LEARNERS,
+    rankers: int = 1,
 ) -> dict[str, Any]:
     train, valid, test = sets["train"], sets["vali"], sets["test"]
     production = ProductionRanker("linear", fraction=0.01, seed=fold).fit(train)
     simulator = {"production": production, "k": K}
     started = time.perf_counter()
-    log = simulate_clicks(train, "pbm", eta=eta, sessions=sessions, seed=fold, **simulator)
+    if rankers == 1:
+        log = simulate_clicks(train, "pbm", eta=eta, sessions=sessions, seed=fold, **simulator)
+    else:
+        log = mixture_log(train, production, fold, eta, sessions, rankers)
     simulate_s = time.perf_counter() - started
     started = time.perf_counter()
     lists = join_clicks(log, train).by_list()
@@ -138,6 +155,7 @@ def run_setting(
         "fold": fold,
         "eta": eta,
         "sessions": sessions,
+        "production_rankers": rankers,
         "clicks": int(log.clicks.sum()),
         "distinct_lists": len(lists),
         "simulate_seconds": simulate_s,
@@ -169,6 +187,9 @@ def run_setting(
     out["propensities"]["rem-true-relevance"] = [
         float(v) for v in em_true_relevance(lists, train.labels)
     ]
+    if rankers > 1:
+        harvest = estimate_from_interventions(log, method="harvest", n_positions=K)
+        out["propensities"]["harvest"] = [float(v) for v in harvest.values]
     for kind in ("swap", "randpair"):
         t0 = time.perf_counter()
         ilog = simulate_interventions(
@@ -183,6 +204,27 @@ def run_setting(
         if name != "true"
     }
     return out
+
+
+def mixture_log(
+    train: LetorData,
+    production: ProductionRanker,
+    fold: int,
+    eta: float,
+    sessions: int,
+    n_rankers: int,
+) -> Any:
+    """The clicks of ``sessions`` sessions each served by one of ``n_rankers`` production
+    rankers (``production`` and more on their own 1% of the queries) drawn uniformly."""
+    rankers = [production] + [
+        ProductionRanker("linear", fraction=0.01, seed=1000 * j + fold).fit(train)
+        for j in range(1, n_rankers)
+    ]
+    sims = [
+        ClickSimulator(train, make_click_model("pbm", eta=eta), k=K, production=p, seed=fold)
+        for p in rankers
+    ]
+    return MixtureSimulator(sims).simulate(sessions)
 
 
 def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -274,6 +316,12 @@ def main() -> int:
     parser.add_argument("--sessions", default=None)
     parser.add_argument("--plot", default=None, help="plot the propensities of eta=1 (PNG)")
     parser.add_argument("--learners", default=None, help="comma-separated subset of learners")
+    parser.add_argument(
+        "--production-rankers",
+        type=int,
+        default=1,
+        help="production rankers the log spans, one drawn per session (default 1: the protocol)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -291,6 +339,8 @@ def main() -> int:
         if unknown:
             parser.error(f"unknown learners {sorted(unknown)}")
         learners = [entry for entry in LEARNERS if entry[0] in wanted]
+    if args.production_rankers < 1:
+        parser.error("--production-rankers must be >= 1")
     started = time.perf_counter()
     load_start = list(os.getloadavg())
     results = []
@@ -306,7 +356,9 @@ def main() -> int:
             full[name] = {**evaluate(model, sets["test"]), "fit_seconds": time.perf_counter() - t0}
         for eta in etas:
             for n in sizes:
-                results.append(run_setting(fold, sets, eta, n, full, learners))
+                results.append(
+                    run_setting(fold, sets, eta, n, full, learners, args.production_rankers)
+                )
                 if not args.json:
                     print(f"fold {fold} eta {eta} sessions {n:,} done", file=sys.stderr)
     summary = summarise(results)
@@ -320,7 +372,11 @@ def main() -> int:
         "learners": [name for name, _, _ in learners],
         "k": K,
         "click_model": "pbm, examination (1/rank)^eta, click 0.1 + 0.9 (2^y-1)/3",
-        "production": "linear model on 1% of the training queries (seed = fold)",
+        "production": "linear model on 1% of the training queries (seed = fold)"
+        if args.production_rankers == 1
+        else f"{args.production_rankers} linear models, each on its own 1% of the training "
+        "queries (seeds fold, 1000 + fold, ...), one drawn uniformly per session",
+        "production_rankers": args.production_rankers,
         "seconds": time.perf_counter() - started,
         "machine": {
             "python": platform.python_version(),

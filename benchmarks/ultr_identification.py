@@ -15,8 +15,12 @@ ranker on 1% of the training queries, PBM clicks, top 10):
 If the model with ``theta`` free fits the clicks better than with the true ``theta``, the
 maximum-likelihood estimate itself is off: misspecification, not an EM defect.
 
+``--production-rankers K`` runs the checks on a log that spans ``K`` production rankers, one
+drawn per session (``benchmarks/ultr.py --production-rankers``); ``--skip-mle`` leaves out
+the direct maximum-likelihood fits (4, the slow part).
+
 Usage: ``python benchmarks/ultr_identification.py [--fold 1] [--eta 1] [--sessions 1000000]
-[--steps 4000] [--json]``.
+[--steps 4000] [--production-rankers 1] [--skip-mle] [--json]``.
 """
 
 from __future__ import annotations
@@ -40,11 +44,14 @@ import torch  # noqa: E402
 from rankstack import datasets  # noqa: E402
 from rankstack.ltr.preprocessing import FeatureNormalizer  # noqa: E402
 from rankstack.ultr import (  # noqa: E402
+    ClickSimulator,
+    MixtureSimulator,
     ProductionRanker,
     Propensities,
     join_clicks,
     simulate_clicks,
 )
+from rankstack.ultr.click_models import make_click_model  # noqa: E402
 
 K = 10
 
@@ -121,23 +128,42 @@ def main() -> int:
     parser.add_argument("--eta", type=float, default=1.0)
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--production-rankers", type=int, default=1)
+    parser.add_argument("--skip-mle", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.production_rankers < 1:
+        parser.error("--production-rankers must be >= 1")
     torch.set_num_threads(1)
     started = time.perf_counter()
     fold = datasets.load(f"letor/mq2008/fold{args.fold}")
     train = fold.letor("train")
     production = ProductionRanker("linear", fraction=0.01, seed=args.fold).fit(train)
-    log = simulate_clicks(
-        train,
-        "pbm",
-        eta=args.eta,
-        sessions=args.sessions,
-        seed=args.fold,
-        production=production,
-        k=K,
-    )
-    counts = join_clicks(log, train).by_list().by_position()
+    if args.production_rankers == 1:
+        log = simulate_clicks(
+            train,
+            "pbm",
+            eta=args.eta,
+            sessions=args.sessions,
+            seed=args.fold,
+            production=production,
+            k=K,
+        )
+    else:  # as benchmarks/ultr.py --production-rankers
+        rankers = [production] + [
+            ProductionRanker("linear", fraction=0.01, seed=1000 * j + args.fold).fit(train)
+            for j in range(1, args.production_rankers)
+        ]
+        sims = [
+            ClickSimulator(
+                train, make_click_model("pbm", eta=args.eta), k=K, production=p, seed=args.fold
+            )
+            for p in rankers
+        ]
+        log = MixtureSimulator(sims).simulate(args.sessions)
+    lists = join_clicks(log, train).by_list()
+    counts_lists = len(lists)
+    counts = lists.by_position()
     n, pos = counts.shown, counts.positions
     c = np.minimum(counts.clicks, n)
     truth = Propensities.pbm(args.eta, K).values
@@ -148,6 +174,8 @@ def main() -> int:
         "fold": args.fold,
         "eta": args.eta,
         "sessions": args.sessions,
+        "production_rankers": args.production_rankers,
+        "distinct_lists": int(counts_lists),
         "true": truth.tolist(),
         "shown_pairs": len(per_pair),
         "pairs_at_several_positions": int((per_pair > 1).sum()),
@@ -160,7 +188,7 @@ def main() -> int:
         out[f"em_per_pair_init_{init}"] = {"propensities": est.tolist(), "log_likelihood": ll}
     normalizer = FeatureNormalizer.from_spec("zscore").fit(train.run)
     x = normalizer.transform_matrix(train.features, train.run.offsets)[counts.rows]
-    for name, hidden in (("linear", []), ("mlp_64_32", [64, 32])):
+    for name, hidden in () if args.skip_mle else (("linear", []), ("mlp_64_32", [64, 32])):
         free, ll_free = direct_mle(x, n, c, pos, hidden, None, args.steps)
         _, ll_fixed = direct_mle(x, n, c, pos, hidden, truth, args.steps)
         out[f"mle_{name}"] = {
@@ -174,7 +202,10 @@ def main() -> int:
         json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    print(f"fold {args.fold}, eta {args.eta}, {args.sessions:,} sessions")
+    print(
+        f"fold {args.fold}, eta {args.eta}, {args.sessions:,} sessions, "
+        f"{args.production_rankers} production ranker(s), {counts_lists} distinct lists"
+    )
     print(
         f"shown (query, doc) pairs: {out['shown_pairs']}, at several positions: "
         f"{out['pairs_at_several_positions']}"

@@ -63,6 +63,7 @@ from rankstack.ultr.propensity import (
 )
 from rankstack.ultr.simulate import (
     ClickSimulator,
+    MixtureSimulator,
     ProductionRanker,
     impression_rows,
     simulate_clicks,
@@ -83,6 +84,7 @@ __all__ = [
     "DisplayLists",
     "Estimate",
     "Impressions",
+    "MixtureSimulator",
     "PositionCounts",
     "ProductionRanker",
     "Propensities",

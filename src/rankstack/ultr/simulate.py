@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "BLOCK_SESSIONS",
     "ClickSimulator",
+    "MixtureSimulator",
     "ProductionRanker",
     "impression_rows",
     "simulate_clicks",
@@ -396,9 +397,17 @@ class ClickSimulator:
         clicks = self.model.sample(self.attract[q], self.mask[q], rng)
         return q, clicks
 
-    def _log(self, q: np.ndarray, clicks: np.ndarray, metadata: Mapping[str, Any]) -> ClickLog:
+    def _log(
+        self,
+        q: np.ndarray,
+        clicks: np.ndarray,
+        metadata: Mapping[str, Any],
+        displayed: np.ndarray | None = None,
+    ) -> ClickLog:
+        """The log of sessions ``q`` (query indices) with ``clicks``; ``displayed``: each
+        session's ``[k]`` rows if not ``self.rows[q]`` (same lengths as ``self.sizes[q]``)."""
         mask = self.mask[q]
-        rows = self.rows[q][mask]
+        rows = (self.rows[q] if displayed is None else displayed)[mask]
         return ClickLog(
             session_qids=take_str(self.qids, q),
             offsets=np.concatenate([[0], np.cumsum(self.sizes[q])]).astype(np.int64),
@@ -409,29 +418,9 @@ class ClickSimulator:
 
     def iter_sessions(self, sessions: int, chunk_sessions: int = 100_000) -> Iterator[ClickLog]:
         """The first ``sessions`` sessions of this seed, in chunks of ``chunk_sessions``."""
-        if sessions < 0:
-            raise DataError(f"sessions must be >= 0, found {sessions}")
-        if chunk_sessions < 1:
-            raise DataError(f"chunk_sessions must be >= 1, found {chunk_sessions}")
         meta = self.metadata(sessions)
-        done = 0
-        while done < sessions:
-            want = min(chunk_sessions, sessions - done)
-            qs: list[np.ndarray] = []
-            cs: list[np.ndarray] = []
-            got = 0
-            while got < want:
-                pos = done + got
-                b, off = divmod(pos, BLOCK_SESSIONS)
-                q, c = self._block(b)
-                take = min(want - got, BLOCK_SESSIONS - off)
-                qs.append(q[off : off + take])
-                cs.append(c[off : off + take])
-                got += take
-            q_all = qs[0] if len(qs) == 1 else np.concatenate(qs)
-            c_all = cs[0] if len(cs) == 1 else np.concatenate(cs)
-            yield self._log(q_all, c_all, meta)
-            done += want
+        for q, c in _stream_blocks(self._block, sessions, chunk_sessions):
+            yield self._log(q, c, meta)
 
     def simulate(self, sessions: int) -> ClickLog:
         """The first ``sessions`` sessions as one log."""
@@ -441,6 +430,143 @@ class ClickSimulator:
                 [], [], [], np.zeros(0, np.uint8), metadata=self.metadata(0)
             )
         return chunks[0]
+
+
+#: second element of the generator seed of the mixture's ranker draws, ``[seed, this, block]``
+#: (a stream apart from the simulators' ``[seed, block]``)
+MIXTURE_STREAM = 104_729
+
+
+class MixtureSimulator:
+    """A log that spans several production rankers: each session is served by one of several
+    :class:`ClickSimulator` drawn at random (the log of a ranker that was updated, or of
+    A/B buckets).
+
+    The simulators must differ only in their production ranker: same data, click model,
+    ``k``, relevance-to-click mapping, query distribution and seed. Session ``i`` draws its
+    simulator ``r_i`` (``weights``, default uniform) and is that simulator's session ``i``,
+    sampled by its own :meth:`ClickSimulator._block`; the draws of ``r`` come from
+    ``numpy.random.default_rng([seed, MIXTURE_STREAM, block])``, so the log has the same
+    block structure (reproducible, chunk-independent, a shorter log a prefix of a longer one).
+    With one simulator the log is that simulator's. Under a deterministic production ranker
+    every (query, document) is shown at one position only; over several rankers the same
+    pair is shown at several positions, which the learned propensity estimators
+    (regression-EM, DLA) and the harvesting estimator
+    (:func:`~rankstack.ultr.estimate_from_interventions`) need.
+
+    The log's metadata is the simulators' with ``production = {"model": "mixture",
+    "rankers": [...identities], "weights": [...]}``.
+    """
+
+    def __init__(
+        self,
+        simulators: Sequence[ClickSimulator],
+        weights: Sequence[float] | np.ndarray | None = None,
+    ) -> None:
+        sims = list(simulators)
+        if not sims:
+            raise DataError("MixtureSimulator needs at least one simulator")
+        first = sims[0]
+        common = _without_production(first.metadata())
+        for i, sim in enumerate(sims[1:], start=1):
+            same = (
+                _without_production(sim.metadata()) == common
+                and len(sim.data.run) == len(first.data.run)
+                and sim.qids.equals(first.qids)
+                and np.array_equal(sim.sizes, first.sizes)
+                and np.array_equal(sim.query_distribution(), first.query_distribution())
+            )
+            if not same:
+                raise DataError(
+                    f"MixtureSimulator: simulator {i} differs from simulator 0 in more than its "
+                    "production ranker (data, click model, k, query distribution or seed)"
+                )
+        if weights is None:
+            w = np.full(len(sims), 1.0 / len(sims))
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (len(sims),) or (w < 0).any() or not np.isfinite(w).all():
+                raise DataError(f"weights: expected {len(sims)} non-negative finite numbers")
+            if w.sum() <= 0:
+                raise DataError("weights sum to zero")
+            w = w / w.sum()
+        self.simulators = sims
+        self.weights = w
+        self.seed = first.seed
+        self.k = first.k
+        self._rows = np.stack([sim.rows for sim in sims])  # [simulators, queries, k]
+
+    @property
+    def n_queries(self) -> int:
+        return self.simulators[0].n_queries
+
+    def metadata(self, sessions: int | None = None) -> dict[str, Any]:
+        """The simulators' metadata, ``production`` listing every ranker and its weight."""
+        meta = self.simulators[0].metadata(sessions)
+        meta["production"] = {
+            "model": "mixture",
+            "rankers": [sim.production_identity for sim in self.simulators],
+            "weights": [float(x) for x in self.weights],
+        }
+        return meta
+
+    def _block(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = [sim._block(b) for sim in self.simulators]
+        if len(parts) == 1:
+            q, c = parts[0]
+            return q, c, np.zeros(len(q), dtype=np.int64)
+        rng = np.random.default_rng([self.seed, MIXTURE_STREAM, b])
+        r = rng.choice(len(parts), size=BLOCK_SESSIONS, p=self.weights)
+        i = np.arange(BLOCK_SESSIONS)
+        q = np.stack([p[0] for p in parts])[r, i]
+        c = np.stack([p[1] for p in parts])[r, i]
+        return q, c, r
+
+    def iter_sessions(self, sessions: int, chunk_sessions: int = 100_000) -> Iterator[ClickLog]:
+        """The first ``sessions`` sessions, in chunks of ``chunk_sessions``."""
+        meta = self.metadata(sessions)
+        first = self.simulators[0]
+        for q, c, r in _stream_blocks(self._block, sessions, chunk_sessions):
+            yield first._log(q, c, meta, displayed=self._rows[r, q])
+
+    def simulate(self, sessions: int) -> ClickLog:
+        """The first ``sessions`` sessions as one log."""
+        chunks = list(self.iter_sessions(sessions, chunk_sessions=max(1, sessions)))
+        if not chunks:
+            return ClickLog.from_arrays(
+                [], [], [], np.zeros(0, np.uint8), metadata=self.metadata(0)
+            )
+        return chunks[0]
+
+
+def _without_production(meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in meta.items() if key != "production"}
+
+
+def _stream_blocks(
+    block: Callable[[int], tuple[np.ndarray, ...]], sessions: int, chunk_sessions: int
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """The first ``sessions`` sessions of ``block(b)`` (per-session arrays of
+    :data:`BLOCK_SESSIONS` sessions), in chunks of ``chunk_sessions``."""
+    if sessions < 0:
+        raise DataError(f"sessions must be >= 0, found {sessions}")
+    if chunk_sessions < 1:
+        raise DataError(f"chunk_sessions must be >= 1, found {chunk_sessions}")
+    done = 0
+    while done < sessions:
+        want = min(chunk_sessions, sessions - done)
+        parts: list[tuple[np.ndarray, ...]] = []
+        got = 0
+        while got < want:
+            b, off = divmod(done + got, BLOCK_SESSIONS)
+            take = min(want - got, BLOCK_SESSIONS - off)
+            parts.append(tuple(a[off : off + take] for a in block(b)))
+            got += take
+        if len(parts) == 1:
+            yield parts[0]
+        else:
+            yield tuple(np.concatenate(columns) for columns in zip(*parts, strict=True))
+        done += want
 
 
 def _plain(value: Any) -> Any:
