@@ -68,11 +68,15 @@ def em(
     gamma: np.ndarray | None,
     init: float,
     iterations: int,
+    pair: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
-    """EM for theta; ``gamma`` fixed (given) or one free parameter per pair (None)."""
+    """EM for theta; ``gamma`` fixed (given) or one free parameter per pair (None; ``pair``:
+    the pair of each (pair, position) entry, default one pair per entry)."""
     theta = np.full(K, init)
     g = np.full(len(n), 0.5) if gamma is None else gamma
     shown = np.bincount(pos, weights=n, minlength=K)
+    group = np.arange(len(n)) if pair is None else pair
+    pair_shown = np.bincount(group, weights=n)
     for _ in range(iterations):
         t = theta[pos]
         denom = np.maximum(1 - t * g, 1e-12)
@@ -80,7 +84,7 @@ def em(
         relevant = c + (n - c) * (1 - t) * g / denom
         theta = np.bincount(pos, weights=examined, minlength=K) / shown
         if gamma is None:
-            g = np.clip(relevant / n, 1e-9, 1 - 1e-9)
+            g = np.clip(np.bincount(group, weights=relevant) / pair_shown, 1e-9, 1 - 1e-9)[group]
     return theta / theta[0], log_likelihood(theta, g, n, c, pos)
 
 
@@ -169,7 +173,7 @@ def main() -> int:
     truth = Propensities.pbm(args.eta, K).values
     labels = train.labels[counts.rows]
     gamma = 0.1 + 0.9 * (2.0**labels - 1) / 3.0
-    _, per_pair = np.unique(counts.rows, return_counts=True)
+    _, pair, per_pair = np.unique(counts.rows, return_inverse=True, return_counts=True)
     out: dict[str, Any] = {
         "fold": args.fold,
         "eta": args.eta,
@@ -184,7 +188,7 @@ def main() -> int:
     est, ll = em(n, c, pos, gamma, 0.5, 1000)
     out["em_true_relevance"] = {"propensities": est.tolist(), "log_likelihood": ll}
     for init in (0.5, 0.9):
-        est, ll = em(n, c, pos, None, init, 2000)
+        est, ll = em(n, c, pos, None, init, 2000, pair=pair)
         out[f"em_per_pair_init_{init}"] = {"propensities": est.tolist(), "log_likelihood": ll}
     normalizer = FeatureNormalizer.from_spec("zscore").fit(train.run)
     x = normalizer.transform_matrix(train.features, train.run.offsets)[counts.rows]
@@ -213,7 +217,11 @@ def main() -> int:
     for key, value in out.items():
         if isinstance(value, dict):
             props = " ".join(f"{v:.3f}" for v in value["propensities"])
-            rest = {k: round(v, 1) for k, v in value.items() if k != "propensities"}
+            rest = {
+                k: round(v, 4 if k == "max_relative_error" else 1)
+                for k, v in value.items()
+                if k != "propensities"
+            }
             print(f"  {key:24s} {props}  {rest}")
     print(f"  true propensities         {' '.join(f'{v:.3f}' for v in truth)}")
     print(f"total {out['seconds']:.0f} s")
