@@ -508,19 +508,6 @@ def main() -> None:
         runs[name] = interpolate(runs[best_name], cut, a2)
         out["ce_best_variant"] = best_v
         table()
-    ce_names = [r for r in runs if r.startswith("CE")]
-    if ce_names:
-        c = compare(
-            {k: runs[k] for k in (hyb_name, *ce_names)},
-            test_qrels,
-            ["nDCG@10"],
-            baseline=hyb_name,
-            tests="t",
-        )
-        out["p_vs_hybrid"] = {k: float(c.pvalues["t"][k]["nDCG@10"]) for k in ce_names}
-        out["p_vs_hybrid_holm"] = {k: float(c.corrected["t"][k]["nDCG@10"]) for k in ce_names}
-        save_partial()
-
     # ---------------------------------------------------------------- bi-encoder + RankMe
     if not args.no_bi_encoder:
         cfg = TrainConfig(
@@ -590,6 +577,19 @@ def main() -> None:
                 interpolate(runs["BM25"], runs[name], a_bi)
             )
             table()
+        save_partial()
+    # the trained systems (cross-encoders, the fine-tuned bi-encoder) against the hybrid
+    ce_names = [r for r in runs if r.startswith("CE") or "fine-tuned" in r]
+    if ce_names:
+        c = compare(
+            {k: runs[k] for k in (hyb_name, *ce_names)},
+            test_qrels,
+            ["nDCG@10"],
+            baseline=hyb_name,
+            tests="t",
+        )
+        out["p_vs_hybrid"] = {k: float(c.pvalues["t"][k]["nDCG@10"]) for k in ce_names}
+        out["p_vs_hybrid_holm"] = {k: float(c.corrected["t"][k]["nDCG@10"]) for k in ce_names}
         save_partial()
     if trained:
         sp_pts = [
