@@ -335,14 +335,10 @@ def reorder_top(run: Any, teacher: Any | None, qrels: Any, k: int) -> Any:
     """``run`` with each query's top ``k`` put in the order of the teacher's scores (qrels'
     grades when ``teacher`` is None; ties keep the run's order), the rest unchanged."""
     from rankstack.data import Run
+    from rankstack.llm.train_first import pair_scores
 
     judged = qrels.to_dict()
-    teach: dict[tuple[str, str], float] = {}
-    if teacher is not None:
-        for q, d, s in zip(
-            teacher.qid_column().to_pylist(), teacher.docids.to_pylist(), teacher.scores.tolist()
-        ):
-            teach[(q, d)] = float(s)
+    teach = pair_scores(teacher) if teacher is not None else {}
     qs: list[str] = []
     ds: list[str] = []
     ss: list[float] = []

@@ -122,6 +122,16 @@ class FirstTrainResult:
 
 
 # ---------------------------------------------------------------------------- examples
+def pair_scores(run: Run) -> dict[tuple[str, str], float]:
+    """A run's scores keyed by (query id, doc id): the labels a teacher run gives."""
+    return {
+        (q, d): float(s)
+        for q, d, s in zip(
+            run.qid_column().to_pylist(), run.docids.to_pylist(), run.scores.tolist()
+        )
+    }
+
+
 def build_examples(
     queries: Queries,
     qrels: Qrels,
@@ -143,12 +153,7 @@ def build_examples(
     rng = np.random.default_rng(config.seed)
     texts = dict(zip(corpus.docid_list(), corpus.contents().to_pylist()))
     judged = qrels.to_dict()
-    teach: dict[tuple[str, str], float] = {}
-    if teacher is not None:
-        for q, d, s in zip(
-            teacher.qid_column().to_pylist(), teacher.docids.to_pylist(), teacher.scores.tolist()
-        ):
-            teach[(q, d)] = float(s)
+    teach = pair_scores(teacher) if teacher is not None else {}
     qtext = queries.to_dict()
     out: list[FirstExample] = []
     for qid, docids, _ in run.cut(config.depth):

@@ -424,12 +424,7 @@ class ClickSimulator:
 
     def simulate(self, sessions: int) -> ClickLog:
         """The first ``sessions`` sessions as one log."""
-        chunks = list(self.iter_sessions(sessions, chunk_sessions=max(1, sessions)))
-        if not chunks:
-            return ClickLog.from_arrays(
-                [], [], [], np.zeros(0, np.uint8), metadata=self.metadata(0)
-            )
-        return chunks[0]
+        return _whole_log(self, sessions)
 
 
 #: second element of the generator seed of the mixture's ranker draws, ``[seed, this, block]``
@@ -531,16 +526,19 @@ class MixtureSimulator:
 
     def simulate(self, sessions: int) -> ClickLog:
         """The first ``sessions`` sessions as one log."""
-        chunks = list(self.iter_sessions(sessions, chunk_sessions=max(1, sessions)))
-        if not chunks:
-            return ClickLog.from_arrays(
-                [], [], [], np.zeros(0, np.uint8), metadata=self.metadata(0)
-            )
-        return chunks[0]
+        return _whole_log(self, sessions)
 
 
 def _without_production(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in meta.items() if key != "production"}
+
+
+def _whole_log(sim: ClickSimulator | MixtureSimulator, sessions: int) -> ClickLog:
+    """A simulator's first ``sessions`` sessions as one chunk (an empty log for 0)."""
+    chunks = list(sim.iter_sessions(sessions, chunk_sessions=max(1, sessions)))
+    if not chunks:
+        return ClickLog.from_arrays([], [], [], np.zeros(0, np.uint8), metadata=sim.metadata(0))
+    return chunks[0]
 
 
 def _stream_blocks(
