@@ -87,7 +87,9 @@ def test_search_page_end_to_end(browser: Any, page_url: str) -> None:
     page.select_option("#left", "bm25")
     page.wait_for_function(
         "document.querySelector('#panel-left h2')?.textContent === 'bm25' && "
-        "document.querySelectorAll('#panel-left li.result').length === 10"
+        "document.querySelectorAll('#panel-left li.result').length === 10 && "
+        # the heading can change before the list is re-rendered: wait for the new list
+        "document.querySelectorAll('#panel-left li.result .stages').length === 0"
     )
     assert page.locator("#panel-left li.result .stages").count() == 0
     assert page.locator("#panel-left li.result .other").count() == 0
