@@ -264,7 +264,8 @@ def train_first_reranker(
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     loss_fn = _loss_fn(cfg.loss)
-    n_steps = cfg.epochs * (-(-len(examples) // cfg.grad_accum))
+    # the epochs' orders are concatenated, so a step may span two epochs; no step is empty
+    n_steps = -(-(cfg.epochs * len(examples)) // cfg.grad_accum)
     if cfg.max_steps is not None:  # stop early; the seeded order of examples is unchanged
         n_steps = min(n_steps, cfg.max_steps)
     order = np.concatenate(
