@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,34 +54,29 @@ def main() -> None:
 
     from rankstack.datasets import load_corpus, load_qrels, load_queries
     from rankstack.llm.backends.hf import TransformersBackend
-    from rankstack.llm.train_first import (
-        FirstTrainConfig,
-        build_examples,
-        train_first_reranker,
-    )
+    from rankstack.llm.train_first import train_first_reranker
     from rankstack.retrieve import BM25
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import first_lora  # the protocol's own settings, so this trains exactly its LoRA
 
     corpus = load_corpus("beir/scifact")
     queries = load_queries("beir/scifact/train")
     qrels = load_qrels("beir/scifact/train")
     run = BM25.from_corpus(corpus, k=20).transform(queries)
-    cfg = FirstTrainConfig(
-        window=10,
-        depth=20,
-        max_passage_tokens=48,
-        epochs=args.epochs,
-        lr=args.lr,
-        grad_accum=args.windows,
-        lora_r=8,
-        lora_alpha=16,
-        lora_top_layers=8,
-        shuffle=False,
-        windows="retrieved",
-        checkpoint_every=10_000,
-        threads=1,
-    )
-    examples = [e for e in build_examples(queries, qrels, corpus, run, cfg) if e.labels[0] == 0]
-    examples = examples[: args.windows]
+    protocol = first_lora.parser().parse_args(
+        [
+            *("--work", "unused", "--out", "unused.json", "--base", args.base, "--window", "10"),
+            *("--lr", str(args.lr), "--epochs", str(args.epochs)),
+            *("--grad-accum", str(args.windows), "--threads", "1"),
+        ]
+    )  # only its settings are used: nothing is written to --work or --out
+    cfg = first_lora.train_config(protocol)
+    examples = [
+        e
+        for e in first_lora.training_examples(protocol, queries, qrels, corpus, run, None)
+        if e.labels[0] == 0
+    ][: args.windows]
     print("judged positive at BM25 rank", [int(np.argmax(e.labels)) + 1 for e in examples])
     print(
         "passages above the positive, base:",
