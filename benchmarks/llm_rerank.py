@@ -6,11 +6,14 @@
 Sections (``--sections``, comma-separated; default all but ``lora``):
 
 - ``quality``: BM25 (Anserini's k1=0.9 b=0.4) top ``--depth`` of the first ``--queries`` test
-  queries re-ranked by each method with each model (``--models``); nDCG@10, paired t-test p
-  against BM25, seconds per query (wall, whole method), model calls and parse repairs per
-  query. ``first`` and ``listwise-letters`` share the prompt (letter identifiers), window and
-  candidates, so they are the FIRST vs generation comparison. The cross-encoder of issue E is
-  added when its exported folder exists (``--cross-encoder``, default /work/models/ce-scifact).
+  queries (after skipping ``--offset``) re-ranked by each method with each model (``--models``);
+  nDCG@10, paired t-test p against BM25, seconds per query (wall, whole method), model calls and
+  parse repairs per query. ``first`` and ``listwise-letters`` share the prompt (letter
+  identifiers), window and candidates, so they are the FIRST vs generation comparison. The
+  cross-encoder of issue E is added when its exported folder exists (``--cross-encoder``,
+  default /work/models/ce-scifact). Over more than 20 candidates, the answer budget of the
+  methods that rank all of them in one prompt (``listwise-full``, ``reasoning``) grows in
+  proportion (set for 20).
 - ``http``: requests per second of the OpenAI-compatible backend against the loopback stub
   server at concurrency 1, 8 and 32 (stub answering at once, and after 50 ms), and the calls
   and prompt tokens of a sliding window (20/10) vs the full list for 100 candidates.
@@ -113,7 +116,7 @@ def score(run: Any, base: Any, qrels: Any) -> dict[str, float]:
 def quality(args: argparse.Namespace, out: dict[str, Any]) -> None:
     from rankstack.llm import llm_reranker, make_backend
 
-    corpus, queries, qrels, run = scifact(args.queries, args.depth)
+    corpus, queries, qrels, run = scifact(args.queries, args.depth, args.offset)
     nq = len(queries)
     rows = out.setdefault("quality", [])
     base = score(run, run, qrels)
@@ -145,6 +148,10 @@ def quality(args: argparse.Namespace, out: dict[str, Any]) -> None:
         )
         for label in args.methods:
             method, params = METHODS[label]
+            one_prompt = method == "full-list" or params.get("window", 1) is None
+            if args.depth != 20 and one_prompt and "max_new_tokens" in params:
+                # one prompt holds every candidate: the answer's budget (set for 20) grows with them
+                params = {**params, "max_new_tokens": params["max_new_tokens"] * args.depth // 20}
             stage = llm_reranker(
                 method,
                 be,
@@ -294,6 +301,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     ap.add_argument("--sections", default="quality,http")
     ap.add_argument("--queries", type=int, default=None)
+    ap.add_argument("--offset", type=int, default=0, help="skip the first N test queries")
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--models", default=None)
     ap.add_argument("--methods", default=None)
