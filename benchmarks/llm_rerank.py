@@ -114,6 +114,7 @@ def score(run: Any, base: Any, qrels: Any) -> dict[str, float]:
 
 
 def quality(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    from rankstack.exceptions import DataError
     from rankstack.llm import llm_reranker, make_backend
 
     corpus, queries, qrels, run = scifact(args.queries, args.depth, args.offset)
@@ -152,14 +153,19 @@ def quality(args: argparse.Namespace, out: dict[str, Any]) -> None:
             if args.depth != 20 and one_prompt and "max_new_tokens" in params:
                 # one prompt holds every candidate: the answer's budget (set for 20) grows with them
                 params = {**params, "max_new_tokens": params["max_new_tokens"] * args.depth // 20}
-            stage = llm_reranker(
-                method,
-                be,
-                corpus,
-                top_k=args.depth,
-                max_passage_tokens=args.passage_tokens,
-                **params,
-            )
+            try:
+                stage = llm_reranker(
+                    method,
+                    be,
+                    corpus,
+                    top_k=args.depth,
+                    max_passage_tokens=args.passage_tokens,
+                    **params,
+                )
+            except DataError as exc:  # a setting the method refuses: say so, run the others
+                rows.append({"model": model, "method": label, "error": str(exc)})
+                print(f"  {label:18s} not run: {exc}", flush=True)
+                continue
             t0 = time.perf_counter()
             ranked = stage.transform(queries, run)
             secs = (time.perf_counter() - t0) / nq
