@@ -11,9 +11,9 @@ Sections (``--sections``, comma-separated; default all but ``lora``):
   parse repairs per query. ``first`` and ``listwise-letters`` share the prompt (letter
   identifiers), window and candidates, so they are the FIRST vs generation comparison. The
   cross-encoder of issue E is added when its exported folder exists (``--cross-encoder``,
-  default /work/models/ce-scifact). Over more than 20 candidates, the answer budget of the
-  methods that rank all of them in one prompt (``listwise-full``, ``reasoning``) grows in
-  proportion (set for 20).
+  default /work/models/ce-scifact), at the length it was trained at. Over more than 20
+  candidates, the answer budget of the methods that rank all of them in one prompt (``listwise-
+  full``, ``reasoning``) grows in proportion (set for 20).
 - ``http``: requests per second of the OpenAI-compatible backend against the loopback stub
   server at concurrency 1, 8 and 32 (stub answering at once, and after 50 ms), and the calls
   and prompt tokens of a sliding window (20/10) vs the full list for 100 candidates.
@@ -128,12 +128,16 @@ def quality(args: argparse.Namespace, out: dict[str, Any]) -> None:
         from rankstack.rerank.cross_encoder import CrossEncoder
 
         t0 = time.perf_counter()
-        ranked = CrossEncoder(str(ce), corpus=corpus, max_length=128).transform(queries, run)
+        # the length it was trained at (rankstack_train.json), 128 for folders without one
+        meta = ce / "rankstack_train.json"
+        length = json.loads(meta.read_text())["config"]["max_length"] if meta.is_file() else 128
+        ranked = CrossEncoder(str(ce), corpus=corpus, max_length=length).transform(queries, run)
         secs = (time.perf_counter() - t0) / nq
         rows.append(
             {
                 "model": ce.name,
                 "method": "cross-encoder",
+                "max_length": length,
                 **score(ranked, run, qrels),
                 "s_per_query": secs,
             }
