@@ -12,8 +12,8 @@ Sections (``--sections``, comma-separated; default all but ``lora``):
   identifiers), window and candidates, so they are the FIRST vs generation comparison. The
   cross-encoder of issue E is added when its exported folder exists (``--cross-encoder``,
   default /work/models/ce-scifact), at the length it was trained at. Over more than 20
-  candidates, the answer budget of the methods that rank all of them in one prompt (``listwise-
-  full``, ``reasoning``) grows in proportion (set for 20).
+  candidates, the answer budget of the methods that rank all of them in one prompt
+  (``listwise-full``, ``reasoning``) grows in proportion (set for 20).
 - ``http``: requests per second of the OpenAI-compatible backend against the loopback stub
   server at concurrency 1, 8 and 32 (stub answering at once, and after 50 ms), and the calls
   and prompt tokens of a sliding window (20/10) vs the full list for 100 candidates.
